@@ -1,0 +1,55 @@
+"""The package is generated from the notebooks: exporting and cleaning again must change nothing,
+and each module may import only modules of lower-numbered notebooks."""
+import ast, filecmp, re, shutil, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+def _tree_diff(a: Path, b: Path):
+    "Files that differ, or exist on one side only, between two folders."
+    out = []
+    cmp = filecmp.dircmp(a, b, ignore=['__pycache__', '.ipynb_checkpoints'])
+    def walk(c, rel):
+        out.extend(f'{rel}{n} (only in one)' for n in c.left_only + c.right_only)
+        out.extend(f'{rel}{n}' for n in c.diff_files)
+        for n, sub in c.subdirs.items(): walk(sub, f'{rel}{n}/')
+    walk(cmp, '')
+    return out
+
+def test_export_and_clean_change_nothing(tmp_path):
+    for p in ('nbs', 'course_lib'): shutil.copytree(ROOT/p, tmp_path/p, ignore=shutil.ignore_patterns('__pycache__', '.ipynb_checkpoints'))
+    for p in ('pyproject.toml', 'settings.ini', 'README.md'): shutil.copy(ROOT/p, tmp_path/p)
+    for cmd in ('nbdev-export', 'nbdev-clean'):
+        r = subprocess.run([str(BIN/cmd)], cwd=tmp_path, capture_output=True, text=True)
+        assert r.returncode == 0, f'{cmd} failed:\n{r.stdout}\n{r.stderr}'
+    changed = _tree_diff(ROOT/'nbs', tmp_path/'nbs') + _tree_diff(ROOT/'course_lib', tmp_path/'course_lib')
+    assert not changed, ('nbdev-export + nbdev-clean change these files; run `make export` and commit them:\n  '
+                         + '\n  '.join(changed))
+
+def _module_numbers():
+    "module name -> number of the notebook it is generated from, read from the generated header."
+    nums = {}
+    for py in (ROOT/'course_lib').glob('*.py'):
+        m = re.search(r'File to edit: \.\./nbs/(\d+)', py.read_text()[:400])
+        if m: nums[py.stem] = int(m.group(1))
+    return nums
+
+def test_modules_import_only_lower_numbered():
+    nums = _module_numbers()
+    assert 'core' in nums, 'course_lib/core.py should be generated from nbs/00_core.ipynb'
+    bad = []
+    for mod, n in nums.items():
+        tree = ast.parse((ROOT/'course_lib'/f'{mod}.py').read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                if node.level: names = [node.module or ''] if node.module else [a.name for a in node.names]
+                elif (node.module or '').startswith('course_lib'): names = [node.module.split('.', 1)[1] if '.' in node.module else '']
+            elif isinstance(node, ast.Import):
+                names = [a.name.split('.', 1)[1] for a in node.names if a.name.startswith('course_lib.')]
+            for other in names:
+                other = other.split('.')[0]
+                if other in nums and (nums[other] > n or (nums[other] == n and other != mod and other > mod)):
+                    bad.append(f'{mod} (notebook {n:02d}) imports {other} (notebook {nums[other]:02d})')
+    assert not bad, '\n'.join(bad)
