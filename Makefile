@@ -33,7 +33,8 @@ lab: install
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --allow-root --ServerApp.root_dir=nbs
 
 test: install
-	COURSE_SIZE=tiny $(BIN)/python -m pytest -n $(JOBS) --dist loadfile -p no:cacheprovider \
+	# one torch thread per notebook kernel: two kernels run side by side on the test machine
+	COURSE_SIZE=tiny OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -n $(JOBS) --dist loadfile -p no:cacheprovider \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 nbs tests
 
 course: install
