@@ -65,7 +65,7 @@ def load_digits_arrays():
     return ims, a[:, 64].astype(np.int64)
 
 def build_digits(dest: Path, size: str, seed: int = 42) -> Path:
-    """REAL data: scikit-learn's bundled handwritten digits (1,797 8x8 images, 16 grey levels scaled to 0..255).
+    """REAL data: scikit-learn's bundled handwritten digits (1,797 8x8 images, grey levels 0..16 scaled to 0..255).
     Written as grayscale PNGs `train/<digit>/<index>.png` and `valid/<digit>/<index>.png` (`index` is the
     position in `load_digits`), about 20% of each digit in `valid` (seeded). `tiny` keeps a seeded 100
     images per digit; `small` and `full` keep all 1,797."""
@@ -146,11 +146,11 @@ def build_rendered_digits(dest: Path, size: str, seed: int = 42) -> Path:
     bundled with matplotlib (fonts that draw no usable digits are skipped, see `font_draws_digits`), each
     with a random stroke width, height, aspect, rotation, shear, shift, blur and pixel noise.
     Layout `train/<digit>/<index>.png`, `valid/<digit>/<index>.png` (20% valid);
-    `tiny` 40 images per digit, `small`/`full` 700 per digit."""
+    `tiny` 40 images per digit, `small` 700, `full` 6,000 (60,000 in all, as many as MNIST's training set)."""
     dest, rng, cache = Path(dest), np.random.default_rng(seed), {}
     fonts = digit_fonts()
     if not fonts: raise RuntimeError(f"No font in {_font_dir()} draws digits; is matplotlib installed completely?")
-    n = _by_size(size, 40, 700) * 10
+    n = _by_size(size, 40, 700, 6000) * 10
     labels = np.arange(n) % 10
     is_valid = _stratified_split(labels, 0.2, rng)
     for i, (y, v) in enumerate(zip(labels, is_valid)):
@@ -167,9 +167,9 @@ def draw_shape(shape: str, rng: np.random.Generator, size: int = 32) -> Image.Im
     bg = rng.uniform(0, 255, 3)
     while True:                                    # a shape colour that stands out from the background
         fg = rng.uniform(0, 255, 3)
-        if abs((fg - bg) @ [0.3, 0.59, 0.11]) > 60: break
+        if abs((fg - bg) @ [0.3, 0.59, 0.11]) > 90: break
     im = Image.new('RGB', (s, s), tuple(int(c) for c in bg))
-    r = rng.uniform(0.2, 0.4) * s
+    r = rng.uniform(0.25, 0.42) * s
     cx, cy = rng.uniform(r + 1, s - r - 1, 2)
     d = ImageDraw.Draw(im)
     fill = tuple(int(c) for c in fg)
@@ -179,7 +179,7 @@ def draw_shape(shape: str, rng: np.random.Generator, size: int = 32) -> Image.Im
         a0 = rng.uniform(0, 2 * np.pi)
         d.polygon([(cx + r * np.cos(a0 + 2 * np.pi * j / k), cy + r * np.sin(a0 + 2 * np.pi * j / k)) for j in range(k)], fill=fill)
     x = np.asarray(im.resize((size, size), Image.Resampling.BOX), dtype=np.float32)
-    x += rng.normal(0, rng.uniform(4, 20), x.shape)
+    x += rng.normal(0, rng.uniform(2, 12), x.shape)
     return Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
 
 def _png_bytes(im: Image.Image) -> bytes:
@@ -188,18 +188,18 @@ def _png_bytes(im: Image.Image) -> bytes:
 def build_shapes(dest: Path, size: str, seed: int = 42) -> Path:
     """GENERATED data: 32x32 RGB pictures of a circle, a square or a triangle drawn with PIL (random colours,
     size, position, rotation, background noise), `train/<shape>/<index>.png` and `valid/<shape>/<index>.png`
-    (20% valid). Deliberately dirty, to practise cleaning: about 6% of the train files (at least 3) are saved in
+    (20% valid). Deliberately dirty, to practise cleaning: 8% of the train pictures (at least 3) are saved in
     the folder of a wrong shape, and the train folders hold corrupt files (a truncated PNG, an empty `.png`
     and a text file named `.png`), one of each in `tiny`, two of each otherwise. `MANIFEST.csv` lists every
     file: `path,given_label,true_label,corrupt` (`true_label` empty when the file holds no picture, `corrupt` 0/1).
-    `tiny` 60 pictures per shape, `small`/`full` 500."""
+    `tiny` 60 pictures per shape, `small` 800, `full` 2,000."""
     dest, rng = Path(dest), np.random.default_rng(seed)
-    n = _by_size(size, 60, 500) * len(SHAPES)
+    n = _by_size(size, 60, 800, 2000) * len(SHAPES)
     true = np.arange(n) % len(SHAPES)
     is_valid = _stratified_split(true, 0.2, rng)
     given = true.copy()
     train_idx = np.flatnonzero(~is_valid)
-    wrong = rng.choice(train_idx, max(3, round(0.06 * len(train_idx))), replace=False)
+    wrong = rng.choice(train_idx, max(3, round(0.08 * len(train_idx))), replace=False)
     given[wrong] = (true[wrong] + rng.integers(1, len(SHAPES), len(wrong))) % len(SHAPES)
     rows = []
     for i in range(n):
@@ -397,16 +397,19 @@ _ENCLOSURE = (('EROPS w AC', 0.15), ('EROPS', 0.05), ('OROPS', 0.0), ('NO ROPS',
 
 def build_auction(dest: Path, size: str, seed: int = 42) -> Path:
     """GENERATED table in the style of the Kaggle "Blue Book for Bulldozers" `Train.csv`: one row per sale,
-    rows in `SalesID` order, sales from 1989 to April 2012 (more of them in later years).
-    The price follows a known formula: log(SalePrice) = model value (product group + size band + model effect)
-    + 0.045 * (sale year - 2000) (prices drift up over time, with a dip in 2009) - 0.07 * age
-    + enclosure effect - 0.02 per 1,000 meter hours + state effect + noise (sd 0.2), clipped to 4,750..142,000
-    and rounded to 250. Built to show the real data's problems: a time trend that a random forest cannot
-    extrapolate, ids and meters that drift with time, high-cardinality categoricals (`ModelID`, `fiModelDesc`),
-    missing values, and about 9% `YearMade` = 1000 (a data error; the price uses the true age).
-    `tiny` 3,000 rows and 300 models, `small`/`full` 40,000 rows and 2,500 models."""
+    rows in `SalesID` order, sales from 1989 to April 2012 (more of them in later years). The price is a
+    known formula plus noise:
+
+        log(SalePrice) = model value (product group + size band + model effect)
+                         + 0.045 * (sale year - 2000) - 0.12 (late 2008 to early 2010) + 0.15 * (years after mid-2010)
+                         - 0.07 * age + enclosure effect - 0.02 per 1,000 meter hours + state effect + noise (sd 0.2)
+
+    clipped to 4,750..142,000 and rounded to 250. Built to show the real data's problems: a time trend that
+    a random forest cannot extrapolate, ids and meters that drift with time, high-cardinality categoricals
+    (`ModelID`, `fiModelDesc`), missing values, and about 9% `YearMade` = 1000 (a data error; the price uses
+    the true age). `tiny` 6,000 rows and 200 models, `small`/`full` 40,000 rows and 2,500 models."""
     dest, rng = Path(dest), np.random.default_rng(seed)
-    n, n_models = _by_size(size, (3000, 300), (40000, 2500))
+    n, n_models = _by_size(size, (6000, 200), (40000, 2500))
     dr = Draws(rng)
     # the models: group, size band, name, value
     g = rng.choice(len(_GROUPS), n_models, p=[x[2] for x in _GROUPS])
@@ -436,7 +439,7 @@ def build_auction(dest: Path, size: str, seed: int = 42) -> Path:
                               np.searchsorted(np.cumsum([.6, .3, .08, .02]), u)), 3)
     state = rng.choice(len(_STATES), n, p=rng.dirichlet(np.full(len(_STATES), 0.7)))
     state_eff = rng.normal(0, 0.04, len(_STATES))
-    log_price = (model_value[m] + 0.045 * (t - 2000) - 0.12 * ((t > 2008.8) & (t < 2010.2)) - 0.07 * age
+    log_price = (model_value[m] + 0.045 * (t - 2000) - 0.12 * ((t > 2008.8) & (t < 2010.2)) + 0.15 * np.maximum(t - 2010.5, 0) - 0.07 * age
                  + np.array([e for _, e in _ENCLOSURE])[enc] - 0.02 * hours / 1000 + state_eff[state] + rng.normal(0, 0.2, n))
     price = np.round(np.clip(np.exp(log_price), 4750, 142000) / 250).astype(int) * 250
     yr_shown = np.where(rng.random(n) < 0.09, 1000, year_made)
@@ -468,7 +471,7 @@ def build_auction(dest: Path, size: str, seed: int = 42) -> Path:
     _write_csv(dest/'Train.csv', header, rows)
     return dest
 
-# %% ../nbs/01a_offline.ipynb #c051
+# %% ../nbs/01a_offline.ipynb #c053
 _GENRES = ('unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime', 'Documentary', 'Drama',
            'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery', 'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western')
 _T_ADJ = ('Silent', 'Last', 'Broken', 'Golden', 'Hidden', 'Dark', 'Lost', 'Crimson', 'Endless', 'Secret', 'Wild',
@@ -526,13 +529,13 @@ def build_ratings(dest: Path, size: str, seed: int = 42) -> Path:
     np.savez(dest/'truth.npz', user_factors=uf, item_factors=vf, user_bias=ub, item_bias=ib, global_mean=np.array(mean))
     return dest
 
-# %% ../nbs/01a_offline.ipynb #c056
+# %% ../nbs/01a_offline.ipynb #c058
 def build_ring(dest: Path, size: str, seed: int = 42) -> Path:
     """GENERATED points: a ring of 8 Gaussians (radius 2, sd 0.05) in the plane, the toy where a GAN's
     mode collapse shows. `ring.npz` holds `x` (N, 2) float32 and `mode` (N,) the Gaussian each point came from.
-    `tiny` 2,000 points, `small`/`full` 20,000."""
+    `tiny` 2,000 points, `small` 20,000, `full` 100,000."""
     dest, rng = Path(dest), np.random.default_rng(seed)
-    n = _by_size(size, 2000, 20000)
+    n = _by_size(size, 2000, 20000, 100_000)
     mode = rng.integers(0, 8, n)
     angle = 2 * np.pi * mode / 8
     x = 2 * np.stack([np.cos(angle), np.sin(angle)], 1) + rng.normal(0, 0.05, (n, 2))
@@ -540,7 +543,7 @@ def build_ring(dest: Path, size: str, seed: int = 42) -> Path:
     np.savez(dest/'ring.npz', x=x.astype(np.float32), mode=mode.astype(np.int64))
     return dest
 
-# %% ../nbs/01a_offline.ipynb #c059
+# %% ../nbs/01a_offline.ipynb #c061
 def build_grace_hopper(dest: Path, size: str, seed: int = 42) -> Path:
     """REAL photo: the portrait of Grace Hopper that matplotlib ships as sample data, copied to
     `grace_hopper.jpg` (the same file at every size; the seed is not used)."""
@@ -550,7 +553,7 @@ def build_grace_hopper(dest: Path, size: str, seed: int = 42) -> Path:
     shutil.copyfile(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False), dest/'grace_hopper.jpg')
     return dest
 
-# %% ../nbs/01a_offline.ipynb #c062
+# %% ../nbs/01a_offline.ipynb #c064
 OFFLINE_BUILDERS = dict(digits=build_digits, rendered_digits=build_rendered_digits, shapes=build_shapes,
                         stdlib_corpus=build_stdlib_corpus, human_numbers=build_human_numbers, reviews=build_reviews,
                         auction=build_auction, ratings=build_ratings, ring=build_ring, grace_hopper=build_grace_hopper)

@@ -142,7 +142,7 @@ def test_reviews_layout_and_labels(built):
 def test_auction_table(built):
     import pandas as pd
     df = pd.read_csv(built['auction']/'Train.csv', low_memory=False)
-    assert len(df) == 3000
+    assert len(df) == 6000
     for c in ('SalesID', 'SalePrice', 'saledate', 'YearMade', 'ModelID', 'fiModelDesc', 'fiProductClassDesc',
               'ProductSize', 'state', 'Enclosure', 'MachineHoursCurrentMeter'): assert c in df.columns
     assert 0.05 < (df.YearMade == 1000).mean() < 0.13 and df.isna().any().sum() >= 5
