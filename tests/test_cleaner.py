@@ -1,0 +1,193 @@
+"The data cleaner: decisions, journal, preview/apply/undo, path safety, and the widget driven headlessly."
+import hashlib, json, os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from course_lib.cleaning import (KEEP, DELETE, TRASH, JOURNAL, CleaningError, OutsideRootError, CleaningSession,
+                                 DataCleaner, Journal)
+
+def make_images(root, names, size=8):
+    "Write a small PNG with unique pixels at each relative path in `names`; returns the root."
+    root = Path(root)
+    for i, rel in enumerate(names):
+        p = root/rel; p.parent.mkdir(parents=True, exist_ok=True)
+        Image.new('RGB', (size, size), ((37*i) % 256, (i//7) % 256, (i*i) % 256)).save(p)
+        with open(p, 'ab') as f: f.write(f'#{i}'.encode())   # unique bytes even when colours repeat
+    return root
+
+def snapshot(root) -> dict:
+    "{content hash: relative path} of every file under root except the journal; fails on duplicates."
+    out = {}
+    for p in sorted(Path(root).rglob('*')):
+        if p.is_file() and '.cleaning' not in p.relative_to(root).parts:
+            h = hashlib.sha256(p.read_bytes()).hexdigest()
+            assert h not in out, f'{p} duplicates {out[h]}'
+            out[h] = p.relative_to(root).as_posix()
+    return out
+
+NAMES = [f'{s}/{c}/{c}{i}.png' for s in ('train', 'valid') for c in ('cat', 'dog', 'fox') for i in range(3)]
+
+@pytest.fixture
+def root(tmp_path): return make_images(tmp_path/'pets', NAMES)
+
+def test_decisions_are_journalled_at_once(root):
+    s = CleaningSession(root)
+    s.relabel('train/cat/cat0.png', 'dog')
+    lines = (root/JOURNAL).read_text().splitlines()   # on disk already, not only in memory
+    assert json.loads(lines[-1])['op'] == 'decide' and json.loads(lines[-1])['decision'] == 'dog'
+    s.delete(root/'valid/fox/fox1.png')                # absolute paths are accepted too
+    assert s.pending == {'train/cat/cat0.png': 'dog', 'valid/fox/fox1.png': DELETE} and s.n_pending == 2
+    s.keep('train/cat/cat0.png'); assert s.n_pending == 1
+    s.relabel('valid/fox/fox1.png', 'fox')             # relabel to its own class is keep
+    assert s.n_pending == 0 and s.decision('valid/fox/fox1.png') == KEEP
+    s.delete('train/dog/dog2.png')
+    assert CleaningSession(root).pending == {'train/dog/dog2.png': DELETE}   # a new kernel sees the decisions
+
+def test_preview_moves_nothing_apply_moves_and_trashes(root):
+    before = snapshot(root)
+    calls = []
+    s = CleaningSession(root, on_apply=lambda: calls.append(1))
+    s.relabel('train/cat/cat0.png', 'dog'); s.delete('valid/fox/fox1.png')
+    plan = s.preview()
+    assert [(m.src, m.dst, m.kind) for m in plan] == [('train/cat/cat0.png', 'train/dog/cat0.png', 'relabel'),
+                                                       ('valid/fox/fox1.png', f'{TRASH}/valid/fox/fox1.png', 'delete')]
+    assert snapshot(root) == before and calls == []
+    assert s.apply() == plan and calls == [1] and s.n_pending == 0
+    after = snapshot(root)
+    assert set(after) == set(before)                                 # nothing lost, nothing duplicated
+    moved = {before[h]: after[h] for h in before if before[h] != after[h]}
+    assert moved == {'train/cat/cat0.png': 'train/dog/cat0.png', 'valid/fox/fox1.png': '.trash/valid/fox/fox1.png'}
+    assert s.apply() == [] and calls == [1]                          # nothing pending: no moves, no rebuild
+    ops = [json.loads(l)['op'] for l in (root/JOURNAL).read_text().splitlines()]
+    assert ops == ['decide', 'decide', 'plan', 'intent', 'done', 'intent', 'done', 'end']
+
+def test_relabel_never_overwrites(root):
+    before = snapshot(root)
+    (root/'train/dog/cat0.png').write_bytes((root/'train/dog/dog0.png').read_bytes() + b'x')   # name taken in dog
+    before = snapshot(root)
+    s = CleaningSession(root)
+    s.relabel('train/cat/cat0.png', 'dog'); s.relabel('valid/cat/cat0.png', 'dog')
+    dsts = [m.dst for m in s.apply()]
+    assert dsts == ['train/dog/cat0_1.png', 'valid/dog/cat0.png']
+    assert set(snapshot(root)) == set(before)
+
+def test_undo_goes_back_batch_by_batch(root):
+    s = CleaningSession(root)
+    first = snapshot(root)
+    s.relabel('train/cat/cat0.png', 'fox'); s.apply()
+    second = snapshot(root)
+    s.delete('train/fox/cat0.png'); s.relabel('valid/dog/dog1.png', 'cat'); s.apply()
+    assert snapshot(root) != second
+    assert [m.kind for m in s.undo()] == ['undo', 'undo'] and snapshot(root) == second
+    s.undo(); assert snapshot(root) == first
+    assert s.undo() == [] and snapshot(root) == first                 # nothing left to undo
+    assert CleaningSession(root).verify() == []
+
+def test_paths_outside_the_root_are_refused(root, tmp_path):
+    outside = make_images(tmp_path/'elsewhere', ['a/x.png'])
+    s = CleaningSession(root)
+    with pytest.raises(OutsideRootError, match='outside the dataset root'): s.delete('../elsewhere/a/x.png')
+    with pytest.raises(OutsideRootError): s.delete(outside/'a/x.png')
+    with pytest.raises(OutsideRootError): s.delete('train/cat/../../../elsewhere/a/x.png')
+    (root/'train/cat/link.png').symlink_to(outside/'a/x.png')
+    with pytest.raises(OutsideRootError): s.delete('train/cat/link.png')
+    (root/'train/evil').symlink_to(outside/'a', target_is_directory=True)
+    with pytest.raises(OutsideRootError): s.relabel('train/evil/x.png', 'cat')
+    assert s.n_pending == 0 and (outside/'a/x.png').exists()
+
+@pytest.mark.parametrize('label', ['../cat', 'a/b', '', '.trash', '<delete me>', 'c\\d'])
+def test_bad_class_names_are_refused(root, label):
+    with pytest.raises(CleaningError, match='not a usable class name'): CleaningSession(root).relabel('train/cat/cat0.png', label)
+
+def test_clear_errors(root, tmp_path):
+    with pytest.raises(CleaningError, match='not a folder'): CleaningSession(tmp_path/'nope')
+    s = CleaningSession(root)
+    with pytest.raises(CleaningError, match='not a file'): s.delete('train/cat/missing.png')
+    with pytest.raises(CleaningError, match='class folder'): s.delete('README.txt')
+    s.delete('train/cat/cat1.png'); s.apply()
+    with pytest.raises(CleaningError, match='undo'): s.relabel(f'{TRASH}/train/cat/cat1.png', 'dog')
+    s.delete('train/cat/cat2.png')
+    os.rename(root/'train/cat/cat2.png', tmp_path/'stolen.png')     # someone moves it behind our back
+    with pytest.raises(CleaningError, match='gone'): s.apply()
+
+def test_torn_last_record_is_dropped(root):
+    s = CleaningSession(root); s.delete('train/cat/cat0.png')
+    with open(root/JOURNAL, 'a') as f: f.write('{"op": "decide", "path": "train/')   # crash mid-write
+    s2 = CleaningSession(root)
+    assert s2.pending == {'train/cat/cat0.png': DELETE}
+    assert (root/JOURNAL).read_text().endswith('\n')
+    s2.delete('train/dog/dog0.png'); assert CleaningSession(root).n_pending == 2
+    with open(root/JOURNAL, 'a') as f: f.write('garbage\n{"op": "end"}\n')
+    with pytest.raises(CleaningError, match='not valid JSON'): CleaningSession(root)
+
+# ---- the widget, driven without a browser: setting .value fires observers, .click() runs handlers ----------------
+def items_for(root):
+    "(path, loss, prediction) for every image; the loss grows with the last letter of the name."
+    return [(p, sum(map(ord, p.stem)) / 100, 'dog') for p in sorted(Path(root).glob('*/*/*.png'))]
+
+def test_widget_shows_highest_losses_per_split_and_class(root):
+    w = DataCleaner(CleaningSession(root), items_for(root), n_show=2)
+    assert (w.split_dd.options, w.class_dd.options) == (('train', 'valid'), ('cat', 'dog', 'fox'))
+    assert w.shown() == ['train/cat/cat2.png', 'train/cat/cat1.png'] and len(w.cards.children) == 2
+    w.class_dd.value = 'fox'; w.split_dd.value = 'valid'
+    assert w.shown() == ['valid/fox/fox2.png', 'valid/fox/fox1.png']
+    dd = w.cards.children[0].children[-1]
+    assert dd.options == (KEEP, DELETE, 'cat', 'dog') and dd.value == KEEP
+    assert 'fox2.png' in w.cards.children[0].children[1].value
+
+def test_widget_decide_preview_apply_undo(root):
+    s = CleaningSession(root)
+    w = DataCleaner(s, items_for(root), n_show=3)
+    before = snapshot(root)
+    cards = w.cards.children
+    cards[0].children[-1].value = 'dog'          # train/cat/cat2.png -> dog
+    cards[1].children[-1].value = DELETE         # train/cat/cat1.png -> trash
+    assert s.pending == {'train/cat/cat2.png': 'dog', 'train/cat/cat1.png': DELETE}
+    assert '<b>2</b> pending changes' in w.counter.value
+    w.class_dd.value = 'dog'; w.class_dd.value = 'cat'       # decisions survive redrawing
+    assert [c.children[-1].value for c in w.cards.children] == ['dog', DELETE, KEEP]
+    w.preview_btn.click()
+    assert 'train/cat/cat2.png  -&gt;  train/dog/cat2.png' in w.plan.value and snapshot(root) == before
+    w.apply_btn.click()
+    assert (root/'train/dog/cat2.png').exists() and (root/TRASH/'train/cat/cat1.png').exists()
+    assert 'Applied: moved 2 files' in w.status.value and '<b>0</b> pending' in w.counter.value
+    assert w.shown() == ['train/cat/cat0.png']                      # the moved ones left the cat view...
+    w.class_dd.value = 'dog'
+    assert 'train/dog/cat2.png' in w.shown()                        # ...and the relabelled one shows under dog
+    w.undo_btn.click()
+    assert snapshot(root) == before and 'Undone: moved back 2 files' in w.status.value
+    w.class_dd.value = 'cat'
+    assert w.shown() == ['train/cat/cat2.png', 'train/cat/cat1.png', 'train/cat/cat0.png']
+    w.undo_btn.click(); assert 'Nothing to undo' in w.status.value
+    w.apply_btn.click(); assert 'Nothing to apply' in w.status.value
+
+def test_widget_shows_errors_instead_of_raising(root, tmp_path):
+    s = CleaningSession(root)
+    w = DataCleaner(s, items_for(root))
+    w.cards.children[0].children[-1].value = DELETE
+    os.rename(root/'train/cat/cat2.png', tmp_path/'elsewhere.png')
+    w.preview_btn.click(); assert 'gone' in w.status.value
+    w.apply_btn.click(); assert 'CleaningError' in w.status.value and 'gone' in w.status.value
+
+def test_widget_with_non_ascii_names(tmp_path):
+    root = make_images(tmp_path/'données', ['train/chat/été.png', 'train/犬/写真.png', 'train/chat/🐱.png'])
+    s = CleaningSession(root)
+    w = DataCleaner(s, items_for(root))
+    assert w.class_dd.options == ('chat', '犬')
+    top = w.shown()[0]
+    w.cards.children[0].children[-1].value = '犬'
+    assert s.pending == {top: '犬'}
+    w.apply_btn.click()
+    assert not (root/top).exists() and (root/'train/犬'/Path(top).name).exists()
+    assert len(list((root/'train').rglob('*.png'))) == 3
+    w.undo_btn.click(); assert (root/top).exists()
+
+def test_relative_paths_from_the_working_folder(root, monkeypatch):
+    monkeypatch.chdir(root.parent)                 # paths globbed from a relative root, as in a notebook
+    s = CleaningSession('pets')
+    s.delete('pets/train/cat/cat0.png'); s.relabel(Path('pets')/'valid/dog/dog0.png', 'cat')
+    assert s.pending == {'train/cat/cat0.png': DELETE, 'valid/dog/dog0.png': 'cat'}
+    s.keep('train/cat/cat0.png')                   # relative to the root itself
+    assert s.n_pending == 1
