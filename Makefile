@@ -8,11 +8,12 @@ COURSE_SIZE ?= small
 JOBS ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install lab test course samples bench export clean-nbs
+.PHONY: help install lab test test-small course samples bench export clean-nbs
 
 help:
 	@echo "make lab      install what is missing, then start JupyterLab on nbs/ (127.0.0.1)"
 	@echo "make test     install what is missing, then run every notebook (tiny preset) and tests/"
+	@echo "make test-small  run every notebook at the small preset (the default a learner gets) with its assertions"
 	@echo "make course   execute every notebook at COURSE_SIZE (default small) into _build/ (notebooks + HTML)"
 	@echo "make samples  build the offline datasets for COURSE_SIZE"
 	@echo "make bench    run the benchmarks in bench/"
@@ -30,12 +31,17 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 lab: install
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --allow-root --ServerApp.root_dir=nbs
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --allow-root --ServerApp.root_dir=nbs --LabApp.default_url=/lab/tree/index.ipynb
 
 test: install
 	# one torch thread per notebook kernel: two kernels run side by side on the test machine
 	COURSE_SIZE=tiny OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -n $(JOBS) --dist loadfile -p no:cacheprovider \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 nbs tests
+
+# Every notebook at `small`, the preset a learner gets by default, with all its assertions (CI runs this after `make test`).
+test-small: install
+	COURSE_SIZE=small OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -n $(JOBS) --dist loadfile -p no:cacheprovider \
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout=1200 nbs
 
 course: install
 	@mkdir -p _build; total=0; \
