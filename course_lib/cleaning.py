@@ -2,22 +2,29 @@
 
 # %% ../nbs/05_cleaning.ipynb #c021
 from __future__ import annotations
-import html, io, json, os, time
+import html, io, json, math, os, time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from fastcore.basics import patch
+from filelock import FileLock, Timeout
 
 import ipywidgets as W
 
+from .data import free_name
+from .exercises import exercise
+import torch
+
 # %% auto #0
-__all__ = ['KEEP', 'DELETE', 'TRASH', 'JOURNAL', 'CleaningError', 'OutsideRootError', 'Journal', 'Move', 'CleaningSession',
-           'class_names', 'thumbnail', 'DataCleaner']
+__all__ = ['KEEP', 'DELETE', 'TRASH', 'JOURNAL', 'LOCK', 'CleaningError', 'OutsideRootError', 'Journal', 'Move',
+           'CleaningSession', 'class_names', 'thumbnail', 'DataCleaner']
 
 # %% ../nbs/05_cleaning.ipynb #c022
 KEEP, DELETE = '<keep>', '<delete>'      # the two decisions that are not a class name
 TRASH = '.trash'                          # deleted files go to <root>/.trash/<their path>
 JOURNAL = '.cleaning/journal.jsonl'       # every decision and every move, one JSON record a line
+LOCK = '.cleaning/lock'                   # held while one session changes the folder (two kernels take turns)
 
 class CleaningError(RuntimeError):
     "The cleaner refused to do something; the message says why and what to do instead."
@@ -88,6 +95,12 @@ def _nearest_existing(p: Path) -> Path:
     while not p.exists(): p = p.parent
     return p
 
+def _first_link(root: Path, p: Path) -> Path | None:
+    "The first folder on the way from `root` down to `p` that is a symbolic link (None: there is none)."
+    for q in reversed(p.parents):
+        if q.is_relative_to(root) and q != root and q.is_symlink(): return q
+    return None
+
 def _check_label(label):
     bad = (not isinstance(label, str) or not label.strip() or label in ('.', '..') or label.startswith(('.', '<'))
            or any(c in label for c in '/\\\0'))
@@ -100,12 +113,31 @@ class CleaningSession:
 
     The journal (`root/.cleaning/journal.jsonl`) is the only state: decisions, planned moves and finished moves
     are all records in it, so a new session on the same folder (after a crash, in a new kernel) carries on.
+    Every call that changes something holds a lock on the folder (`root/.cleaning/lock`): a second kernel
+    waits up to `lock_timeout` seconds for the first one to finish, then gets a clear error.
     `on_apply()` is called after files moved (e.g. to rebuild the DataLoaders)."""
-    def __init__(self, root, on_apply=None):
+    def __init__(self, root, on_apply=None, lock_timeout: float = 30):
         root = Path(root).expanduser()
         if not root.is_dir(): raise CleaningError(f'{root} is not a folder: pass the dataset root (the folder holding train/ and valid/).')
-        self.root, self.on_apply, self.last_moves = root.resolve(), on_apply, []
-        self.journal = Journal(self.root/JOURNAL)
+        self.root, self.on_apply, self.last_moves, self.lock_timeout = root.resolve(), on_apply, [], lock_timeout
+        self._lock = None
+        with self._locked(): pass      # reads the journal (and cuts a torn last line) while no one else writes
+
+    @contextmanager
+    def _locked(self):
+        "Hold the folder's lock, with the journal re-read (another kernel may have written since)."
+        if self._lock is None:
+            (self.root/LOCK).parent.mkdir(parents=True, exist_ok=True)
+            self._lock = FileLock(self.root/LOCK)
+        try: self._lock.acquire(timeout=self.lock_timeout)
+        except Timeout:
+            raise CleaningError(f'Another kernel or process is changing {self.root} right now (it holds {LOCK}); '
+                                f'waited {self.lock_timeout}s. Let it finish (or stop it), then try again. '
+                                'The lock goes away by itself when that process ends.') from None
+        try:
+            self.journal = Journal(self.root/JOURNAL)
+            yield
+        finally: self._lock.release()
 
     def relpath(self, path) -> str:
         """`path` as the key 'split/class/name' (relative to the root), refused if it is outside the root.
@@ -129,7 +161,8 @@ class CleaningSession:
         if decision not in (KEEP, DELETE):
             _check_label(decision)
             if decision == PurePosixPath(rel).parent.name: decision = KEEP   # relabel to its own class
-        if decision != self.decision(rel): self.journal.write('decide', path=rel, decision=decision)
+        with self._locked():
+            if decision != self.decision(rel): self.journal.write('decide', path=rel, decision=decision)
 
     def keep(self, path): self.decide(path, KEEP)
     def delete(self, path): self.decide(path, DELETE)
@@ -156,10 +189,14 @@ class CleaningSession:
                 else: decisions[r['path']] = r['decision']
             elif r['op'] == 'plan':
                 moves = [Move(*m) for m in r['moves']]
-                batches[r['batch']] = dict(kind=r['kind'], undoes=r.get('undoes'), moves=moves, done=set(), ended=False)
+                # `of`: for an undo batch, the index in the undone batch that each of its moves takes back
+                of = r.get('of') or (list(reversed(range(len(moves)))) if r['kind'] == 'undo' else None)
+                batches[r['batch']] = dict(kind=r['kind'], undoes=r.get('undoes'), of=of, moves=moves, done=set(),
+                                           ended=False, abandoned=False)
                 for m in moves: decisions.pop(m.src, None)   # planned (or moved by an undo): no longer pending
             elif r['op'] == 'done': batches[r['batch']]['done'].add(r['i'])
             elif r['op'] == 'end': batches[r['batch']]['ended'] = True
+            elif r['op'] == 'abandon': batches[r['batch']].update(ended=True, abandoned=True)
         return decisions, batches
 
     def __repr__(self):
@@ -167,13 +204,22 @@ class CleaningSession:
 
 # %% ../nbs/05_cleaning.ipynb #c031
 @patch
-def _free(self: CleaningSession, dst: PurePosixPath, taken: set) -> str:
-    "`dst`, or `name_1.ext`, `name_2.ext`, ... when a file is there or another move goes there."
-    cand, k = dst, 0
-    while cand.as_posix().casefold() in taken or os.path.lexists(self.root/cand):
-        k += 1; cand = dst.with_name(f'{dst.stem}_{k}{dst.suffix}')
-    taken.add(cand.as_posix().casefold())   # casefold: safe on case-insensitive disks too
-    return cand.as_posix()
+def _outside(self: CleaningSession, rel: str) -> str | None:
+    "Why the file at `rel` would not be inside the root once symbolic links are followed (None: it would be)."
+    p = self.root/rel
+    real = p.parent.resolve()          # follows every link on the way; parts that do not exist yet stay as they are
+    if real.is_relative_to(self.root): return None
+    link = _first_link(self.root, p)
+    how = f', because {link.relative_to(self.root)} is a symbolic link to {os.readlink(link)}' if link else ''
+    return f'{rel} would be in {real}, outside the dataset root {self.root}{how}'
+
+@patch
+def _check_inside(self: CleaningSession, moves):
+    "Refuse, before anything moves, a batch with a source or a destination that leads out of the root."
+    bad = [why for m in moves for why in (self._outside(m.src), self._outside(m.dst)) if why]
+    if bad: raise OutsideRootError(f'Nothing was moved: {"; ".join(bad)}. The cleaner only moves files within the '
+                                   'dataset: replace the link by a real folder (or remove it) and try again; '
+                                   'your decisions are kept.')
 
 @patch
 def preview(self: CleaningSession) -> list[Move]:
@@ -184,8 +230,10 @@ def preview(self: CleaningSession) -> list[Move]:
             raise CleaningError(f'{rel} has a pending decision but is gone (moved outside the cleaner?). '
                                 f'Put it back, or drop the decision with keep({rel!r}).')
         p = PurePosixPath(rel)
-        dst = PurePosixPath(TRASH)/p if d == DELETE else p.parent.parent/d/p.name
-        moves.append(Move(rel, self._free(dst, taken), 'delete' if d == DELETE else 'relabel'))
+        dst = free_name(self.root/(PurePosixPath(TRASH)/p if d == DELETE else p.parent.parent/d/p.name), taken)
+        taken.add(dst)
+        moves.append(Move(rel, dst.relative_to(self.root).as_posix(), 'delete' if d == DELETE else 'relabel'))
+    self._check_inside(moves)
     return moves
 
 @patch
@@ -198,9 +246,13 @@ def _check_writable(self: CleaningSession, moves):
                                 'your decisions are kept.')
 
 # %% ../nbs/05_cleaning.ipynb #c033
+_GIVE_UP = ('If the cause cannot be fixed, call abandon() on the session: every file stays where it is now, the rest '
+            'of this batch is dropped, and apply/undo work again.')
+
 @patch
 def _run(self: CleaningSession, batch: int, moves: list[Move], done=frozenset()) -> list[Move]:
     "Carry out the moves of `batch` not done yet: journal the intent, move, journal that it is done."
+    self._check_inside([m for i, m in enumerate(moves) if i not in done])
     made = []
     for i, m in enumerate(moves):
         if i in done: continue
@@ -208,88 +260,123 @@ def _run(self: CleaningSession, batch: int, moves: list[Move], done=frozenset())
         if os.path.lexists(src):
             if os.path.lexists(dst):
                 raise CleaningError(f'Cannot move {m.src} to {m.dst}: both exist, so something else changed the folder. '
-                                    f'Move one of them out of {self.root}, then call apply() again.')
+                                    f'Move one of them out of {self.root}, then call apply() again. {_GIVE_UP}')
+            self._check_inside([m])                  # again, right before the move: a link may have appeared since
             self.journal.write('intent', batch=batch, i=i)
             try: _move(src, dst)
             except OSError as e:
                 raise CleaningError(f'Moving {m.src} to {m.dst} failed ({e}). Fix the cause and call apply() again: '
-                                    'it finishes the remaining moves.') from e
+                                    f'it finishes the remaining moves. {_GIVE_UP}') from e
             made.append(m); self.last_moves.append(m)
         elif not os.path.lexists(dst):   # neither here nor there: not ours to guess
             raise CleaningError(f'{m.src} is missing and not at {m.dst} either: it was moved outside the cleaner. '
-                                f'Put it back at {m.src} and call apply() again.')
+                                f'Put it back at {m.src} and call apply() again. {_GIVE_UP}')
         # (src gone and dst there: the move happened just before a crash; only its record is missing)
         self.journal.write('done', batch=batch, i=i)
     self.journal.write('end', batch=batch)
     return made
 
 @patch
-def _start(self: CleaningSession, kind, moves, undoes=None) -> int:
+def _start(self: CleaningSession, kind, moves, undoes=None, of=None) -> int:
     batch = 1 + max(self._state()[1], default=0)
-    self.journal.write('plan', batch=batch, kind=kind, undoes=undoes, moves=[[m.src, m.dst, m.kind] for m in moves])
+    self.journal.write('plan', batch=batch, kind=kind, undoes=undoes, of=of, moves=[[m.src, m.dst, m.kind] for m in moves])
     return batch
 
 @patch
 def _resume(self: CleaningSession) -> list[Move]:
-    self.journal = Journal(self.journal.path)    # re-read: another session may have written since
     return [m for b, v in self._state()[1].items() if not v['ended'] for m in self._run(b, v['moves'], v['done'])]
 
 @patch
 def resume(self: CleaningSession) -> list[Move]:
     "Finish a batch that a crash interrupted; returns the moves it made (`[]` when there was nothing to finish)."
     self.last_moves = []
-    self._resume()
-    return self._after()
+    try:
+        with self._locked(): self._resume()
+    finally: self._after_moves()
+    return list(self.last_moves)
 
 @patch
-def _after(self: CleaningSession):
-    "`last_moves`, after telling `on_apply` when files moved."
+def _after_moves(self: CleaningSession):
+    "Tell `on_apply` when files moved (also when the call stopped half-way: the folders changed all the same)."
     if self.last_moves and self.on_apply is not None: self.on_apply()
-    return list(self.last_moves)
 
 @patch
 def apply(self: CleaningSession) -> list[Move]:
     "Carry out the pending decisions (after finishing an interrupted batch); returns the moves made."
     self.last_moves = []   # every move this call makes, also when it stops half-way
-    self._resume()
-    moves = self.preview()
-    if moves:
-        self._check_writable(moves)
-        self._run(self._start('apply', moves), moves)
-    return self._after()
+    try:
+        with self._locked():
+            self._resume()
+            moves = self.preview()
+            if moves:
+                self._check_writable(moves)
+                self._run(self._start('apply', moves), moves)
+    finally: self._after_moves()
+    return list(self.last_moves)
+
+@patch
+def abandon(self: CleaningSession) -> list[Move]:
+    """Give up the interrupted batch that cannot be finished: every file stays where it is now. Moves that happened
+    are recorded as done (undo takes them back), the others are dropped with their decisions. Returns the dropped moves."""
+    dropped = []
+    with self._locked():
+        for b, v in self._state()[1].items():
+            if v['ended']: continue
+            n = len(dropped)
+            for i, m in enumerate(v['moves']):
+                if i in v['done']: continue
+                if not os.path.lexists(self.root/m.src) and os.path.lexists(self.root/m.dst):
+                    self.journal.write('done', batch=b, i=i)    # it happened just before a crash: keep the record true
+                else: dropped.append(m)
+            self.journal.write('abandon', batch=b, dropped=len(dropped) - n)
+    return dropped
 
 # %% ../nbs/05_cleaning.ipynb #c035
 @patch
 def history(self: CleaningSession) -> list[dict]:
-    "The batches in the journal, oldest first: {'batch', 'kind', 'undoes', 'moves', 'ended'}."
-    return [dict(batch=b, kind=v['kind'], undoes=v['undoes'], moves=v['moves'], ended=v['ended'])
+    "The batches in the journal, oldest first: {'batch', 'kind', 'undoes', 'moves', 'ended', 'abandoned'}."
+    return [dict(batch=b, kind=v['kind'], undoes=v['undoes'], moves=v['moves'], ended=v['ended'], abandoned=v['abandoned'])
             for b, v in self._state()[1].items()]
+
+@patch
+def _in_effect(self: CleaningSession, batches) -> dict:
+    "{applied batch: indices of its moves that happened and were not taken back by an undo}."
+    live = {b: set(v['done']) for b, v in batches.items() if v['kind'] == 'apply'}
+    for v in batches.values():
+        if v['kind'] == 'undo' and v['undoes'] in live: live[v['undoes']] -= {v['of'][j] for j in v['done']}
+    return live
 
 @patch
 def undo(self: CleaningSession) -> list[Move]:
     "Move the files of the last applied batch that is not undone yet back; returns the moves (`[]`: nothing to undo)."
     self.last_moves = []
-    self._resume()
-    batches = self._state()[1]
-    undone = {v['undoes'] for v in batches.values() if v['kind'] == 'undo'}
-    todo = [b for b, v in batches.items() if v['kind'] == 'apply' and b not in undone]
-    if not todo: return self._after()
-    moves = [Move(m.dst, m.src, 'undo') for m in reversed(batches[todo[-1]]['moves'])]
-    for m in moves:
-        if not os.path.lexists(self.root/m.src):
-            raise CleaningError(f'Cannot undo: {m.src} is gone (moved outside the cleaner). Put it back and undo again.')
-        if os.path.lexists(self.root/m.dst):
-            raise CleaningError(f'Cannot undo: {m.dst} is taken by another file. Move that file away and undo again.')
-    self._check_writable(moves)
-    self._run(self._start('undo', moves, undoes=todo[-1]), moves)
-    return self._after()
+    try:
+        with self._locked():
+            self._resume()
+            batches = self._state()[1]
+            live = {b: idx for b, idx in self._in_effect(batches).items() if idx}
+            if live:
+                b = max(live)
+                of = sorted(live[b], reverse=True)      # the last move first
+                moves = [Move(batches[b]['moves'][i].dst, batches[b]['moves'][i].src, 'undo') for i in of]
+                for m in moves:
+                    if not os.path.lexists(self.root/m.src):
+                        raise CleaningError(f'Cannot undo: {m.src} is gone (moved outside the cleaner). Put it back and undo again.')
+                    if os.path.lexists(self.root/m.dst):
+                        raise CleaningError(f'Cannot undo: {m.dst} is taken by another file. Move that file away and undo again.')
+                self._check_inside(moves)
+                self._check_writable(moves)
+                self._run(self._start('undo', moves, undoes=b, of=of), moves)
+    finally: self._after_moves()
+    return list(self.last_moves)
 
 @patch
 def verify(self: CleaningSession) -> list[str]:
     "Problems found by replaying the journal against the folder (`[]` when every moved file is where it says)."
     where, problems = {}, []
     for b, v in self._state()[1].items():
-        if not v['ended']: problems.append(f'batch {b} was interrupted: call resume() or apply() to finish it')
+        if not v['ended']: problems.append(f'batch {b} was interrupted: call resume() or apply() to finish it '
+                                           '(or abandon() if it cannot be finished)')
         for i, m in enumerate(v['moves']):
             if i in v['done']: where.pop(m.src, None); where[m.dst] = b
     return problems + [f'{p} (moved there by batch {b}) is missing' for p, b in where.items()
@@ -318,15 +405,34 @@ def thumbnail(path, size=96) -> bytes | None:
     except Exception: return None   # a corrupt file must not break the whole widget
 
 # %% ../nbs/05_cleaning.ipynb #c053
+@dataclass
+class _Scored:
+    "What the model said about one image: its loss for `label`, its prediction, and (if known) all class probabilities."
+    label: str
+    loss: float
+    pred: str
+    probs: dict | None = None
+
+    def loss_for(self, label) -> tuple[float, bool]:
+        "The loss if the image had `label`, and whether it is exact (False: only the loss for `self.label` is known)."
+        if label == self.label: return self.loss, True
+        if self.probs and label in self.probs: return -math.log(max(self.probs[label], 1e-12)), True
+        return self.loss, False
+
 class DataCleaner(W.VBox):
     """Keep, relabel or delete the highest-loss images of each class: a view over a `CleaningSession`.
 
-    `items`: `(path, loss, prediction)` for the images to review (paths absolute or relative to the root).
-    A dropdown under each image records the decision at once (journalled); Apply moves the files."""
+    `items`: `(path, loss, prediction)` for the images to review (paths absolute or relative to the root), or
+    `(path, loss, prediction, probs)` with `probs` a dict {class: probability}; `DataCleaner.from_probs` builds them
+    from a model's probabilities. A dropdown under each image records the decision at once (journalled); Apply moves
+    the files, and the grid then shows them where they are, with their current label."""
     def __init__(self, session: CleaningSession, items, n_show=8, thumb=96):
         super().__init__()
         self.session, self.n_show, self.thumb = session, n_show, thumb
-        self.items = {session.relpath(p): (float(loss), str(pred)) for p, loss, pred in items}
+        self.items, self.just_moved = {}, {}     # rel -> _Scored; rel -> where the file was before the last action
+        for p, loss, pred, *probs in items:
+            rel = session.relpath(p)
+            self.items[rel] = _Scored(_class_of(rel), float(loss), str(pred), dict(probs[0]) if probs else None)
         splits = sorted({_split_of(r) for r in self.items})
         self.classes = class_names(session.root, splits)
         self.split_dd = W.Dropdown(options=splits, description='split')
@@ -336,7 +442,8 @@ class DataCleaner(W.VBox):
         self.preview_btn = W.Button(description='Preview', icon='list', tooltip='show the moves Apply would make')
         self.apply_btn = W.Button(description='Apply', icon='check', button_style='warning', tooltip='move the files now')
         self.undo_btn = W.Button(description='Undo', icon='undo', tooltip='move the last applied files back')
-        for w, name in [(self.preview_btn, 'preview'), (self.apply_btn, 'apply'), (self.undo_btn, 'undo'), (self.counter, 'pending')]:
+        for w, name in [(self.preview_btn, 'preview'), (self.apply_btn, 'apply'), (self.undo_btn, 'undo'),
+                        (self.counter, 'pending'), (self.status, 'status')]:
             w.add_class(f'cleaner-{name}')   # stable handles for browser tests and styling
         self.split_dd.observe(self.refresh, names='value'); self.class_dd.observe(self.refresh, names='value')
         self.preview_btn.on_click(self.preview); self.apply_btn.on_click(self.apply); self.undo_btn.on_click(self.undo)
@@ -344,32 +451,58 @@ class DataCleaner(W.VBox):
                          W.HBox([self.counter, self.preview_btn, self.apply_btn, self.undo_btn]), self.plan, self.status]
         self.refresh()
 
+    @classmethod
+    def from_probs(cls, session: CleaningSession, files, probs, classes, **kwargs):
+        "A cleaner over `files` with the model's `probs` (one row of class probabilities per file, columns in `classes` order)."
+        rows = [[float(v) for v in row] for row in probs]
+        if len(rows) != len(files): raise ValueError(f'{len(files)} files but {len(rows)} rows of probabilities: pass one row per file.')
+        items = []
+        for f, row in zip(files, rows):
+            p = dict(zip(classes, row))
+            label = _class_of(session.relpath(f))
+            if label not in p: raise ValueError(f'{f} is in folder {label!r}, which is not one of the classes {list(classes)}.')
+            items.append((f, -math.log(max(p[label], 1e-12)), max(p, key=p.get), p))
+        return cls(session, items, **kwargs)
+
+    def label(self, rel) -> str: return _class_of(rel)      # the label of a file is the folder it is in now
+
+    def loss(self, rel) -> float: return self.items[rel].loss_for(self.label(rel))[0]
+
     def shown(self) -> list[str]:
-        "Paths of the images on screen: the highest losses of the chosen split and class."
-        rows = [(-loss, r) for r, (loss, _) in self.items.items()
-                if _split_of(r) == self.split_dd.value and _class_of(r) == self.class_dd.value]
+        "Paths of the images on screen: the highest losses (for their current label) of the chosen split and class."
+        rows = [(-self.loss(r), r) for r in self.items
+                if _split_of(r) == self.split_dd.value and self.label(r) == self.class_dd.value]
         return [r for _, r in sorted(rows)[:self.n_show]]
 
     def _card(self, rel):
-        loss, pred = self.items[rel]
+        s, label = self.items[rel], self.label(rel)
+        loss, exact = s.loss_for(label)
         png = thumbnail(self.session.root/rel, self.thumb)
         img = W.Image(value=png, format='png', width=self.thumb) if png else W.HTML('<i>cannot read this image</i>')
         current = self.session.decision(rel)
-        opts = [KEEP, DELETE] + [c for c in self.classes if c != _class_of(rel)]
+        opts = [KEEP, DELETE] + [c for c in self.classes if c != label]
         dd = W.Dropdown(options=opts + ([current] if current not in opts else []), value=current,
                         layout=W.Layout(width=f'{max(self.thumb, 120)}px'))
         dd.add_class('cleaner-decision')
         dd.observe(lambda change, rel=rel: self.decide(rel, change['new']), names='value')
-        info = W.HTML(f'<small>{html.escape(PurePosixPath(rel).name)}<br>loss {loss:.2f} · pred {html.escape(pred)}</small>')
+        lines = [html.escape(PurePosixPath(rel).name), f'label <b>{html.escape(label)}</b> · pred {html.escape(s.pred)}',
+                 f'loss {loss:.2f}' + ('' if exact else f' (as {html.escape(s.label)}, before the move)')]
+        if rel in self.just_moved:
+            lines.append(f'<b>just moved here</b> from {html.escape(str(PurePosixPath(self.just_moved[rel]).parent))}')
+        info = W.HTML('<small>' + '<br>'.join(lines) + '</small>')
         card = W.VBox([img, info, dd], layout=W.Layout(margin='4px', border='1px solid #ddd', padding='4px'))
         card.add_class('cleaner-card')
+        if rel in self.just_moved: card.add_class('cleaner-moved')
         return card
+
+    def _count(self):
+        n = self.session.n_pending
+        self.counter.value = f'<b>{n}</b> pending change{"" if n == 1 else "s"}&nbsp;'
 
     def refresh(self, *_):
         "Redraw the cards and the pending counter."
         self.cards.children = [self._card(r) for r in self.shown()]
-        n = self.session.n_pending
-        self.counter.value = f'<b>{n}</b> pending change{"" if n == 1 else "s"}&nbsp;'
+        self._count()
 
     def _say(self, msg, error=False):
         colour = '#b00020' if error else '#1b5e20'
@@ -379,8 +512,7 @@ class DataCleaner(W.VBox):
         "Record a decision (what the dropdowns call)."
         try: self.session.decide(rel, decision)
         except CleaningError as e: self._say(str(e), error=True)
-        n = self.session.n_pending
-        self.counter.value = f'<b>{n}</b> pending change{"" if n == 1 else "s"}&nbsp;'
+        self._count()
 
     def preview(self, _=None):
         "Show the moves Apply would make."
@@ -390,15 +522,19 @@ class DataCleaner(W.VBox):
         self.plan.value = f'<pre>{html.escape(text)}</pre>'
 
     def _follow(self, moves):
-        for m in moves:   # the reviewed images keep their losses when their files move
+        "Follow the files that moved: each keeps what the model said about it, under its new path."
+        self.just_moved = {}
+        for m in moves:
             if m.src in self.items: self.items[m.dst] = self.items.pop(m.src)
+            self.just_moved[m.dst] = m.src
         self.plan.value = ''
         self.refresh()
 
     def _act(self, action, done, nothing):
         try:
             n = len(action())
-            self._say(f'{done} {n} file{"" if n == 1 else "s"}.' if n else nothing)
+            self._say(f'{done} {n} file{"" if n == 1 else "s"}: ' + '; '.join(f'{m.src} → {m.dst}' for m in self.session.last_moves)
+                      if n else nothing)
         except Exception as e:   # shown here: an exception in a widget callback would be hidden in a log
             self._say(f'{type(e).__name__}: {e}', error=True)
         self._follow(self.session.last_moves)   # also the moves made before an error
@@ -410,3 +546,63 @@ class DataCleaner(W.VBox):
     def undo(self, _=None):
         "Move the last applied files back."
         self._act(self.session.undo, 'Undone: moved back', 'Nothing to undo.')
+
+# %% ../nbs/05_cleaning.ipynb #c068c
+@exercise('05.confident_mistakes', hint='probs.max(dim=1) gives the highest probability and its class for every item; '
+          'keep the items where that class is not the target and the probability is above the threshold.')
+def _check_confident_mistakes(fn):
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(torch.randn(300, 4, generator=g) * 3, dim=1)
+    targs = torch.randint(0, 4, (300,), generator=g)
+    for threshold in (0.5, 0.8, 0.95):
+        got = [int(i) for i in fn(probs, targs, threshold=threshold)]
+        for i in got:
+            assert 0 <= i < len(probs), f'index {i} is not an item (there are {len(probs)})'
+            assert probs[i].argmax() != targs[i], f'item {i} is predicted correctly, so it is not a mistake'
+            assert probs[i].max() > threshold, f'item {i}: its highest probability {probs[i].max():.2f} is not above {threshold}'
+        n = int(((probs.argmax(1) != targs) & (probs.max(1).values > threshold)).sum())
+        assert len(got) == n, f'threshold {threshold}: {n} confident mistakes, you found {len(got)}'
+        assert got == sorted(got), 'return the indices in increasing order'
+
+@exercise('05.noise_matrix', hint='Count the pairs (true, given) in a [n, n] tensor (index_put_ with accumulate=True, '
+          'or bincount of true*n + given), then divide each row by its sum.')
+def _check_noise_matrix(fn):
+    from sklearn.metrics import confusion_matrix as sk_cm
+    g = torch.Generator().manual_seed(1)
+    true = torch.randint(0, 3, (500,), generator=g)
+    given = torch.where(torch.rand(500, generator=g) < 0.2, torch.randint(0, 3, (500,), generator=g), true)
+    given[(true == 2) & (torch.rand(500, generator=g) < 0.3)] = 1         # a careless labeller: triangles as squares
+    want = torch.tensor(sk_cm(true.numpy(), given.numpy(), labels=range(3), normalize='true'), dtype=torch.float)
+    got = torch.as_tensor(fn(given, true, 3), dtype=torch.float)
+    assert got.shape == (3, 3), f'expected a [3, 3] matrix, got shape {tuple(got.shape)}'
+    assert torch.allclose(got.sum(1), torch.ones(3), atol=1e-5), f'each row must add up to 1, yours add up to {got.sum(1).tolist()}'
+    if torch.allclose(got, want.T, atol=1e-5) and not torch.allclose(got, want, atol=1e-5):
+        raise AssertionError('rows and columns are swapped: row t is the TRUE class t')
+    assert torch.allclose(got, want, atol=1e-5), f'row 2 (true class 2) should be {want[2].tolist()}, yours is {got[2].tolist()}'
+
+@exercise('05.done_moves', hint='Read the file line by line with json.loads; remember each plan record\'s moves by its '
+          'batch number, and for each done record append the (src, dst) of moves[i] of that batch.')
+def _check_done_moves(fn):
+    import tempfile
+    import course_lib.cleaning as cl
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)/'pets'
+        for rel in ['train/cat/a.png', 'train/cat/b.png', 'train/dog/a.png', 'train/dog/c.png', 'valid/cat/d.png']:
+            (root/rel).parent.mkdir(parents=True, exist_ok=True); (root/rel).write_bytes(rel.encode())
+        seen, real = [], cl._move
+        def watch(src, dst):                   # the moves the cleaner really makes, in order
+            if len(seen) == 5: raise KeyboardInterrupt('stop half-way')
+            real(src, dst); seen.append((src.relative_to(root).as_posix(), dst.relative_to(root).as_posix()))
+        cl._move = watch
+        try:
+            s = cl.CleaningSession(root)         # the module's class: it moves files through cl._move
+            s.relabel('train/cat/a.png', 'dog'); s.delete('train/dog/c.png'); s.apply(); s.undo()
+            s.relabel('train/cat/b.png', 'dog'); s.delete('valid/cat/d.png')
+            try: s.apply()                     # stops after its first move: the journal holds an unfinished batch
+            except KeyboardInterrupt: pass
+        finally: cl._move = real
+        assert len(seen) == 5, f'the self-check itself went wrong: it saw {len(seen)} moves, not 5'
+        got = [tuple(p) for p in fn(root/JOURNAL)]
+        assert len(got) == len(seen), f'the journal marks {len(seen)} moves done, you found {len(got)}'
+        for k, (g, w) in enumerate(zip(got, seen)):
+            assert g == w, f'move {k}: expected {w}, got {g}'

@@ -2,21 +2,17 @@
 
 # %% ../nbs/04_cnn.ipynb #c003
 from __future__ import annotations
-import os
 from collections import OrderedDict
-from pathlib import Path
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import show_image, show_images, subplots
+from .exercises import exercise
 
 # %% auto #0
-__all__ = ['conv_out_size', 'conv_as_matrix', 'conv_block', 'simple_cnn', 'confusion_matrix', 'plot_confusion_matrix',
-           'most_confused', 'top_losses', 'plot_top_losses', 'ResBlock', 'cnn_head', 'num_features', 'create_cnn',
-           'resnet_small', 'Hook', 'class_activation_map', 'show_cam', 'body_head_splitter', 'set_trainable',
-           'freeze_body', 'unfreeze', 'fine_tune', 'save_model', 'load_model', 'predict_image']
+__all__ = ['conv_out_size', 'conv_as_matrix', 'conv_block', 'simple_cnn', 'ResBlock', 'cnn_head', 'num_features', 'create_cnn',
+           'resnet_small']
 
 # %% ../nbs/04_cnn.ipynb #c019
 def conv_out_size(n: int, ks: int, stride: int = 1, padding: int = 0) -> int:
@@ -39,10 +35,12 @@ def conv_as_matrix(kernel, h: int, w: int, stride: int = 1, padding: int = 0):
     return M
 
 # %% ../nbs/04_cnn.ipynb #c035
-def conv_block(ni: int, nf: int, ks: int = 3, stride: int = 2, act: bool = True) -> nn.Sequential:
-    "Conv (`ni` -> `nf` channels, padding `ks//2`, no bias: BatchNorm's shift makes it redundant) -> BatchNorm -> ReLU (if `act`)."
-    layers = [nn.Conv2d(ni, nf, ks, stride=stride, padding=ks//2, bias=False), nn.BatchNorm2d(nf)]
-    if act: layers.append(nn.ReLU())
+def conv_block(ni: int, nf: int, ks: int = 3, stride: int = 2, act=True, norm=nn.BatchNorm2d) -> nn.Sequential:
+    """Conv (`ni` -> `nf` channels, padding `ks//2`) -> `norm(nf)` -> activation. With a norm the conv has no bias
+    (the norm's shift makes it redundant); `norm=None` keeps the bias. `act`: True (ReLU), False/None, or a module class."""
+    layers = [nn.Conv2d(ni, nf, ks, stride=stride, padding=ks//2, bias=norm is None)]
+    if norm is not None: layers.append(norm(nf))
+    if act: layers.append(nn.ReLU() if act is True else act())
     return nn.Sequential(*layers)
 
 # %% ../nbs/04_cnn.ipynb #c037
@@ -53,55 +51,6 @@ def simple_cnn(size: int, n_in: int = 1, n_out: int = 10, nf: int = 16) -> nn.Se
         layers.append(conv_block(ni, nf))
         ni, nf, size = nf, nf*2, conv_out_size(size, 3, 2, 1)
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(ni, n_out))
-
-# %% ../nbs/04_cnn.ipynb #c047
-def confusion_matrix(preds, targs, n_classes: int | None = None):
-    "Counts `[actual, predicted]` for class indices `preds` and `targs` (rows: actual, columns: predicted)."
-    preds, targs = torch.as_tensor(preds).flatten().long(), torch.as_tensor(targs).flatten().long()
-    if len(preds) != len(targs): raise ValueError(f"{len(preds)} predictions but {len(targs)} targets: pass one of each per item.")
-    n = n_classes or int(max(preds.max(), targs.max())) + 1
-    if min(preds.min(), targs.min()) < 0 or max(preds.max(), targs.max()) >= n:
-        raise ValueError(f"Class indices must be in 0..{n-1}; pass class indices (e.g. probs.argmax(1)) and the right n_classes.")
-    return torch.bincount(targs*n + preds, minlength=n*n).view(n, n)
-
-def plot_confusion_matrix(cm, classes=None, ax=None, title='confusion matrix'):
-    "Show a confusion matrix with its counts written in the cells."
-    cm = torch.as_tensor(cm)
-    n = len(cm); classes = classes or [str(i) for i in range(n)]
-    if ax is None: ax = subplots(imsize=max(3, 0.45*n))[1][0, 0]
-    ax.imshow(cm, cmap='Blues')
-    for i in range(n):
-        for j in range(n):
-            if cm[i, j]: ax.text(j, i, int(cm[i, j]), ha='center', va='center',
-                                 color='white' if cm[i, j] > cm.max()/2 else 'black', fontsize=8)
-    ax.set(xticks=range(n), yticks=range(n), xticklabels=classes, yticklabels=classes,
-           xlabel='predicted', ylabel='actual', title=title)
-    return ax
-
-# %% ../nbs/04_cnn.ipynb #c050
-def most_confused(cm, classes=None, min_val: int = 1) -> list[tuple]:
-    "The off-diagonal cells of confusion matrix `cm` with at least `min_val` images: `(actual, predicted, count)`, most first."
-    cm = torch.as_tensor(cm)
-    classes = classes or [str(i) for i in range(len(cm))]
-    cells = [(classes[i], classes[j], int(cm[i, j])) for i in range(len(cm)) for j in range(len(cm))
-             if i != j and cm[i, j] >= min_val]
-    return sorted(cells, key=lambda t: -t[2])
-
-# %% ../nbs/04_cnn.ipynb #c053
-def top_losses(probs, targs, k: int = 9):
-    "The `k` largest per-item losses `-log p[target]` from predicted probabilities: `(losses, indices)`, largest first."
-    if probs.ndim != 2 or len(probs) != len(targs):
-        raise ValueError(f"top_losses needs probabilities [N, classes] and N targets, got {tuple(probs.shape)} and {len(targs)}.")
-    losses = -probs.gather(1, targs.long()[:, None]).squeeze(1).clamp_min(1e-12).log()
-    return losses.topk(min(k, len(losses)))
-
-def plot_top_losses(xs, probs, targs, classes, k: int = 9, ncols: int = 9, imsize: float = 1.6):
-    "Show the `k` images with the largest losses, titled actual/predicted, loss and the probability of the prediction."
-    losses, idx = top_losses(probs, targs, k)
-    preds = probs.argmax(1)
-    titles = [f'{classes[targs[i]]}/{classes[preds[i]]}\n{l:.2f} / {probs[i, preds[i]]:.2f}' for l, i in zip(losses, idx)]
-    return show_images([xs[i] for i in idx], titles=titles, ncols=ncols, imsize=imsize,
-                       suptitle='actual/predicted, loss / probability')
 
 # %% ../nbs/04_cnn.ipynb #c056
 class ResBlock(nn.Module):
@@ -140,101 +89,36 @@ def resnet_small(n_in: int = 1, n_out: int = 10, nfs=(8, 16, 32), stem_ks: int =
     layers += [ResBlock(ni, nf, stride=2) for ni, nf in zip(nfs, nfs[1:])]
     return nn.Sequential(OrderedDict(body=nn.Sequential(*layers), head=cnn_head(nfs[-1], n_out)))
 
-# %% ../nbs/04_cnn.ipynb #c083
-class Hook:
-    "Keep the output of `module`'s latest forward pass in `.stored`; use in a `with` block, or call `.remove()`."
-    def __init__(self, module: nn.Module, detach: bool = True):
-        self.stored, self.detach = None, detach
-        self.handle = module.register_forward_hook(self.hook_fn)
+# %% ../nbs/04_cnn.ipynb #c117
+@exercise('04.bottom_edge', hint='Bright above and dark below: positive weights where the bright rows are, negative where '
+          'the dark rows are. On a flat patch, or across a vertical edge, the products must cancel.')
+def _check_bottom_edge(kernel):
+    k = torch.as_tensor(kernel, dtype=torch.float32)
+    assert k.shape == (3, 3), f'the kernel should be 3x3, got shape {tuple(k.shape)}'
+    conv = lambda im: F.conv2d(im[None, None], k[None, None])[0, 0]
+    bright_top, bright_right = torch.zeros(8, 8), torch.zeros(8, 8)
+    bright_top[:4], bright_right[:, 4:] = 1, 1
+    out = conv(bright_top)
+    assert (out[2:4] > 0).all(), 'on an image bright above and dark below, the answer along the edge should be positive'
+    assert out[:2].abs().max() == 0 and out[4:].abs().max() == 0, 'on a flat region (all bright or all dark) the answer should be 0'
+    assert conv(bright_right).abs().max() == 0, 'on a vertical edge the answer should be 0'
 
-    def hook_fn(self, module, inp, out): self.stored = out.detach() if self.detach else out
-    def remove(self): self.handle.remove()
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.remove()
+@exercise('04.out_size', hint='Work out how many pixels a dilated kernel spans, from its first weight to its last, '
+          'and use that span where `conv_out_size` uses `ks`.')
+def _check_out_size(fn):
+    for n in (7, 8, 28):
+        for ks in (1, 3, 5):
+            for s in (1, 2):
+                for p in (0, 1, 2):
+                    for d in (1, 2, 3):
+                        if (ks - 1)*d + 1 > n + 2*p: continue
+                        want = F.conv2d(torch.zeros(1, 1, n, n), torch.zeros(1, 1, ks, ks), stride=s, padding=p, dilation=d).shape[-1]
+                        got = fn(n, ks, s, p, d)
+                        assert got == want, f'n={n}, ks={ks}, stride={s}, padding={p}, dilation={d}: F.conv2d gives {want}, you gave {got}'
 
-def class_activation_map(model: nn.Module, x, cls=None):
-    "CAMs `[N, h, w]` of a `body`+`head` model (head: pooling then `nn.Linear`) for batch `x`, for class `cls` (default: the predicted one)."
-    lins = [m for m in getattr(model, 'head', nn.Sequential()).modules() if isinstance(m, nn.Linear)]
-    if not (hasattr(model, 'body') and lins):
-        raise AttributeError("class_activation_map needs a model with `.body` and a `.head` ending in nn.Linear: "
-                             "build it with create_cnn(body, n_out) or resnet_small().")
-    lin = lins[-1]
-    was = model.training
-    model.eval()
-    try:
-        with Hook(model.body) as h, torch.no_grad(): logits = model(x)
-    finally: model.train(was)
-    cls = logits.argmax(1) if cls is None else torch.as_tensor(cls, device=logits.device).expand(len(x))
-    return torch.einsum('nk,nkhw->nhw', lin.weight[cls].detach(), h.stored), cls
-
-def show_cam(im, cam, ax=None, title=None, alpha: float = 0.6):
-    "Show image `im` with the class activation map `cam` (upsampled to the image size) laid over it."
-    ax = show_image(im, ax=ax, title=title)
-    up = F.interpolate(cam[None, None].float().cpu(), size=im.shape[-2:], mode='bilinear', align_corners=False)[0, 0]
-    ax.imshow(up, alpha=alpha, cmap='magma')
-    return ax
-
-# %% ../nbs/04_cnn.ipynb #c095
-def body_head_splitter(model: nn.Module) -> list[list]:
-    "Two parameter groups for a `body`+`head` model: the body's parameters, then the head's."
-    if not (hasattr(model, 'body') and hasattr(model, 'head')):
-        raise AttributeError("body_head_splitter needs a model with `.body` and `.head` parts: "
-                             "build it with create_cnn(body, n_out) or resnet_small().")
-    return [list(model.body.parameters()), list(model.head.parameters())]
-
-def set_trainable(module: nn.Module, trainable: bool, train_bn: bool = True):
-    "Turn gradients on or off for `module`'s parameters; with `train_bn`, BatchNorm layers stay trainable."
-    for m in module.modules():
-        if train_bn and isinstance(m, nn.modules.batchnorm._BatchNorm): continue
-        for p in m.parameters(recurse=False): p.requires_grad_(trainable)
-
-def freeze_body(model: nn.Module, train_bn: bool = True):
-    "Freeze the body of a `body`+`head` model (BatchNorm stays trainable if `train_bn`); the head stays trainable."
-    body_head_splitter(model)                                  # clear error if there is no body/head
-    set_trainable(model.body, False, train_bn); set_trainable(model.head, True)
-
-def unfreeze(model: nn.Module):
-    "Make every parameter of `model` trainable."
-    set_trainable(model, True, train_bn=False)
-
-# %% ../nbs/04_cnn.ipynb #c099
-def fine_tune(learn, epochs: int, lr: float = 1e-2, freeze_epochs: int = 2, lr_mult: float = 100., cbs=None):
-    "Transfer learning with `learn` (splitter: body, head): `freeze_epochs` on the head alone, then `epochs` on all with LRs `slice(lr/lr_mult, lr)`."
-    freeze_body(learn.model)
-    learn.fit_one_cycle(freeze_epochs, lr, cbs=cbs)
-    unfreeze(learn.model)
-    learn.fit_one_cycle(epochs, slice(lr/lr_mult, lr), cbs=cbs)
-    return learn
-
-# %% ../nbs/04_cnn.ipynb #c108
-def save_model(model: nn.Module, path) -> Path:
-    "Save `model.state_dict()` to `path` atomically (written to a temporary file, then renamed)."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()                          # only our own temporary file, after a failure
-    return path
-
-def load_model(model: nn.Module, path, device='cpu') -> nn.Module:
-    "Load weights saved by `save_model` into `model` (on `device`), with `torch.load(..., weights_only=True)`."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"No saved weights at {path}: save them first with save_model(model, path).")
-    try: model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
-    except RuntimeError as e:
-        raise RuntimeError(f"The weights in {path} do not fit this model: build the same architecture (same function and "
-                           f"arguments) that was saved, then load.\n{e}") from None
-    return model.to(device)
-
-def predict_image(model: nn.Module, x, classes):
-    "Predict one image `x` `[C, H, W]` on the model's device: `(class name, probabilities)`."
-    p = next(model.parameters())
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad(): probs = F.softmax(model(x[None].to(p.device)), dim=1)[0].cpu()
-    finally: model.train(was)
-    return classes[int(probs.argmax())], probs
+@exercise('04.n_params_block', hint='Count the convolution\'s weights (how many per output channel?), then what BatchNorm '
+          'learns per channel. Does the convolution have a bias?')
+def _check_n_params_block(fn):
+    for ni, nf, ks in [(1, 8, 3), (3, 16, 5), (16, 32, 1)]:
+        want, got = sum(p.numel() for p in conv_block(ni, nf, ks).parameters()), fn(ni, nf, ks)
+        assert got == want, f'conv_block({ni}, {nf}, {ks}) has {want} parameters, you counted {got}'

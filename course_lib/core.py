@@ -11,8 +11,9 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['SIZES', 'DEVICES', 'DEFAULTS', 'TESTED_PAIRS', 'SettingsError', 'Settings', 'find_settings_file', 'get_settings',
-           'preset', 'data_path', 'seed_everything', 'default_device', 'in_notebook', 'default_workers',
-           'widget_frontend', 'env_report', 'show_env', 'subplots', 'show_image', 'show_images', 'check_torch_pair']
+           'preset', 'data_path', 'seed_everything', 'seeded_generator', 'default_device', 'in_notebook',
+           'default_workers', 'widget_frontend', 'env_report', 'show_env', 'subplots', 'show_image', 'show_images',
+           'check_torch_pair']
 
 # %% ../nbs/00_core.ipynb #c005
 SIZES = ('tiny', 'small', 'full')
@@ -97,17 +98,24 @@ def data_path() -> Path:
     return p
 
 # %% ../nbs/00_core.ipynb #c015
-def seed_everything(seed: int | None = None) -> int:
-    "Seed Python, NumPy and PyTorch (CPU and GPU) with `seed` (default: the course seed); returns it."
+def seed_everything(seed: int | None = None, deterministic: bool = False) -> int:
+    "Seed Python, NumPy and PyTorch (CPU and all GPUs) with `seed` (default: the course seed); returns it."
     import torch
     seed = get_settings().seed if seed is None else int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.manual_seed(seed)   # also seeds every CUDA device
+    # cuDNN: no benchmarking (it may pick another convolution algorithm each run), only deterministic algorithms
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    if deterministic: os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')   # cuBLAS reads it when CUDA starts
+    # deterministic=True: PyTorch uses deterministic kernels where it has them and warns for every op that has none
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
     return seed
+
+def seeded_generator(seed: int | None = None):
+    "A fresh `torch.Generator` seeded with `seed` (default: the course seed): give one to every DataLoader."
+    import torch
+    return torch.Generator().manual_seed(get_settings().seed if seed is None else int(seed))
 
 # %% ../nbs/00_core.ipynb #c018
 def default_device(pref: str | None = None):

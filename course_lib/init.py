@@ -3,7 +3,6 @@
 # %% ../nbs/11_init.ipynb #c002
 from __future__ import annotations
 import math
-from functools import partial
 
 import torch
 from torch import nn
@@ -11,30 +10,11 @@ import torch.nn.functional as F
 
 from .core import subplots
 from .learner import Callback
+from .hooks import Hook, Hooks, find_modules
+from .exercises import exercise
 
 # %% auto #0
-__all__ = ['Hook', 'Hooks', 'find_modules', 'ActivationStats', 'GeneralRelu', 'init_weights', 'BatchNorm', 'LayerNorm',
-           'InstanceNorm', 'GroupNorm', 'lsuv_init']
-
-# %% ../nbs/11_init.ipynb #c019
-class Hook:
-    "Call `fn(hook, module, inp, outp)` after every forward pass of `m`, until `remove()` or the end of a `with` block."
-    def __init__(self, m: nn.Module, fn): self.m, self.handle = m, m.register_forward_hook(partial(fn, self))
-    def remove(self): self.handle.remove()
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.remove()
-
-class Hooks(list):
-    "One `Hook` per module of `ms`, all removed together (`remove()` or the end of a `with` block)."
-    def __init__(self, ms, fn): super().__init__(Hook(m, fn) for m in ms)
-    def remove(self):
-        for h in self: h.remove()
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.remove()
-
-def find_modules(model: nn.Module, *types) -> list[nn.Module]:
-    "All submodules of `model` (itself included) that are instances of `types`, in registration order."
-    return [m for m in model.modules() if isinstance(m, types)]
+__all__ = ['ActivationStats', 'GeneralRelu', 'init_weights', 'BatchNorm', 'LayerNorm', 'InstanceNorm', 'GroupNorm', 'lsuv_init']
 
 # %% ../nbs/11_init.ipynb #c028
 class ActivationStats(Callback):
@@ -264,3 +244,46 @@ def lsuv_init(model: nn.Module, xb, layers=None, watch=None, tol: float = 1e-3, 
         rows.append(dict(layer=i, module=type(layer).__name__, watched=type(w).__name__, mean_before=before[0],
                          std_before=before[1], mean_after=h.mean, std_after=h.std, steps=it))
     return pd.DataFrame(rows)
+
+# %% ../nbs/11_init.ipynb #c081
+@exercise('11.kaiming_uniform_bound', hint='Kaiming normal has std sqrt(2/((1 + leak**2)*n_in)). What is the std of a '
+          'uniform distribution on [-b, b]? Solve for b.')
+def _check_kaiming_uniform_bound(fn):
+    g = torch.Generator().manual_seed(0)
+    for n_in in (10, 512):
+        for leak in (0., 0.1, 0.3):
+            w = torch.empty(4000, n_in)
+            nn.init.kaiming_uniform_(w, a=leak, generator=g)
+            largest, got = w.abs().max().item(), fn(n_in, leak)
+            assert largest <= got * (1 + 1e-6) and got <= largest * 1.002, \
+                f"kaiming_uniform_bound({n_in}, {leak}) gave {got:.5f}; PyTorch's kaiming_uniform_ draws up to {largest:.5f}"
+
+def _agrees_with(ours, theirs, shape, eps=1e-5):
+    "Same random weights; a training and an eval batch in float64: outputs, input and weight gradients must agree."
+    g = torch.Generator().manual_seed(0)
+    ours, theirs = ours.double(), theirs.double()
+    ps, qs = list(ours.parameters()), list(theirs.parameters())
+    assert len(ps) == len(qs), f"your layer has {len(ps)} parameter tensors, PyTorch's has {len(qs)}"
+    with torch.no_grad():
+        for p, q in zip(ps, qs):
+            assert p.shape == q.shape, f'a parameter of shape {tuple(p.shape)} where PyTorch has {tuple(q.shape)}'
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype)); q.copy_(p)
+    for training in (True, False):
+        ours.train(training); theirs.train(training)
+        x = torch.randn(shape, generator=g, dtype=torch.float64) * 3 + 1
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        oa, ob = ours(xa), theirs(xb)
+        assert oa.shape == ob.shape, f'output of shape {tuple(oa.shape)}, expected {tuple(ob.shape)}'
+        assert torch.allclose(oa, ob, atol=eps), f'the outputs differ (by up to {(oa - ob).abs().max():.2g})'
+        w = torch.randn(oa.shape, generator=g, dtype=torch.float64)
+        (oa * w).sum().backward(); (ob * w).sum().backward()
+        assert torch.allclose(xa.grad, xb.grad, atol=eps), 'the gradients of the input differ'
+        for p, q in zip(ps, qs):
+            assert torch.allclose(p.grad, q.grad, atol=eps), 'the gradients of the weight differ'
+            p.grad = q.grad = None
+
+@exercise('11.rms_norm', hint='Like LayerNorm without subtracting the mean: divide by the square root of (the mean of x**2 '
+          'over the normalized dimensions, plus eps), then multiply by a weight of ones (an nn.Parameter), no bias.')
+def _check_rms_norm(cls):
+    for shape, norm_shape in [((4, 10), 10), ((4, 3, 5, 5), (5, 5))]:
+        _agrees_with(cls(norm_shape, eps=1e-6), nn.RMSNorm(norm_shape, eps=1e-6), shape)

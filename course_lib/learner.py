@@ -2,29 +2,24 @@
 
 # %% ../nbs/03_learner.ipynb #c003
 from __future__ import annotations
-import io, math, time
-from copy import deepcopy
-from dataclasses import dataclass, field
+import math, os, time
 from functools import partial
 from operator import attrgetter
-
-from fastcore.basics import patch
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-import ipywidgets as widgets
 
 from .core import default_device
+from .exercises import exercise
 
 # %% auto #0
-__all__ = ['EVENTS', 'SUGGESTIONS', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'TrainCB',
-           'to_device', 'lrs_for_groups', 'set_hyper', 'get_hyper', 'Learner', 'DeviceCB', 'accuracy', 'error_rate',
-           'print_row', 'MetricsCB', 'ProgressCB', 'Optimizer', 'SGD', 'compare_optimizers', 'RMSProp', 'Adam', 'AdamW',
-           'sched_lin', 'sched_cos', 'sched_exp', 'combine_scheds', 'one_cycle_scheds', 'one_cycle_schedule',
-           'ParamScheduler', 'LRFinderCB', 'lr_valley', 'lr_steep', 'lr_minimum', 'lr_slide', 'suggestion_curve',
-           'LRFindResult', 'suggest_lrs', 'plot_lr_find', 'LRPicker', 'LRWidget']
+__all__ = ['EVENTS', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'TrainCB', 'to_device',
+           'lrs_for_groups', 'Learner', 'DeviceCB', 'accuracy', 'error_rate', 'print_row', 'MetricsCB', 'Recorder',
+           'ProgressCB', 'body_head_splitter', 'set_trainable', 'freeze_body', 'unfreeze', 'save_model', 'load_model']
 
 # %% ../nbs/03_learner.ipynb #c012
 class CancelFitException(Exception):
@@ -78,20 +73,6 @@ def lrs_for_groups(lr, n_groups: int) -> list[float]:
         return [float(v) for v in lr]
     return [float(lr)]*n_groups
 
-def set_hyper(group: dict, name: str, value):
-    "Set hyper-parameter `name` of a parameter group; `mom` also reaches torch's `momentum` or `betas[0]`."
-    if name == 'mom' and 'mom' not in group:
-        if 'betas' in group: group['betas'] = (value, *tuple(group['betas'])[1:]); return
-        if 'momentum' in group: group['momentum'] = value; return
-    group[name] = value
-
-def get_hyper(group: dict, name: str):
-    "Read hyper-parameter `name` of a parameter group (see `set_hyper`)."
-    if name == 'mom' and 'mom' not in group:
-        if 'betas' in group: return group['betas'][0]
-        if 'momentum' in group: return group['momentum']
-    return group[name]
-
 # %% ../nbs/03_learner.ipynb #c016
 class Learner:
     "Train `model` on `dls` with `loss_func`; every feature is a callback in `cbs`."
@@ -105,6 +86,7 @@ class Learner:
         if not has(TrainCB): cbs.append(TrainCB())
         if not has(DeviceCB): cbs.append(DeviceCB(device))
         if not has(MetricsCB): cbs.append(MetricsCB(*metrics) if not isinstance(metrics, dict) else MetricsCB(**metrics))
+        if not has(Recorder): cbs.append(Recorder())
         if progress and not has(ProgressCB): cbs.append(ProgressCB())
         self.add_cbs(cbs)
 
@@ -190,6 +172,11 @@ class Learner:
             self.n_epochs, self.epochs = n_epochs, range(n_epochs)
             self._stage('fit', self._fit, CancelFitException)
         finally: self.remove_cbs(cbs)
+
+    @property
+    def recorder(self):
+        "The `Recorder` (added by default): losses, learning rates, validation losses and metric rows of the last fit."
+        return self.cb(Recorder)
 
     @property
     def device(self):
@@ -280,17 +267,49 @@ class MetricsCB(Callback):
         "The latest row: epoch, train_loss, valid_loss, metrics, time."
         return self.history[-1] if self.history else {}
 
+# %% ../nbs/03_learner.ipynb #c020b
+class Recorder(Callback):
+    "Record the training loss and learning rate of every batch and the validation loss of every epoch; `plot_loss` draws them."
+    order = MetricsCB.order + 5          # after MetricsCB has finished an epoch's row, before ProgressCB draws it
+    def __init__(self): self.losses, self.lrs, self.valid_losses = [], [], []
+    def before_fit(self, learn): self.losses, self.lrs, self.valid_losses = [], [], []
+
+    def after_batch(self, learn):
+        if not learn.training: return
+        self.losses.append(learn.loss.item())
+        self.lrs.append(learn.opt.param_groups[-1]['lr'])
+
+    def after_epoch(self, learn):
+        mcb = learn.cb(MetricsCB)
+        if not learn.training and mcb is not None and 'valid_loss' in mcb.last:
+            self.valid_losses.append((len(self.losses), mcb.last['valid_loss']))
+
+    @property
+    def history(self) -> list:
+        "The per-epoch rows of metrics (those of the learner's `MetricsCB`)."
+        mcb = self.learn.cb(MetricsCB) if getattr(self, 'learn', None) is not None else None
+        return mcb.history if mcb is not None else []
+
+    def plot_loss(self, ax=None, skip_start: int = 0, with_valid: bool = True):
+        "Plot the training loss of every batch and, if `with_valid`, the validation loss after each epoch."
+        import matplotlib.pyplot as plt
+        if ax is None: _, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(range(skip_start, len(self.losses)), self.losses[skip_start:], label='train')
+        if with_valid and self.valid_losses:
+            ax.plot([x for x, _ in self.valid_losses], [v for _, v in self.valid_losses], 'o-', label='valid')
+        ax.set_xlabel('batch'); ax.set_ylabel('loss'); ax.legend()
+        return ax
+
 # %% ../nbs/03_learner.ipynb #c022
 class ProgressCB(Callback):
-    "Progress bars (fastprogress), one table row per epoch, and a live plot of the training (and validation) loss."
+    "Progress bars (fastprogress), one table row per epoch, and a live plot of the losses the learner's `Recorder` keeps."
     order = 20
     def __init__(self, plot=True, plot_every=2.0): self.plot, self.plot_every = plot, plot_every
 
     def before_fit(self, learn):
         from fastprogress.fastprogress import master_bar
         learn.epochs = self.mbar = master_bar(learn.epochs)
-        self.losses, self.first_row, self.last_draw = [], True, time.time()
-        self.valid = []
+        self.first_row, self.last_draw = True, time.time()
         mcb = learn.cb(MetricsCB)
         if mcb is not None and mcb.log is not None: mcb._log = self._write
 
@@ -303,20 +322,17 @@ class ProgressCB(Callback):
         learn.dl = progress_bar(learn.dl, leave=False, parent=self.mbar)
 
     def after_batch(self, learn):
-        if not learn.training: return
-        self.losses.append(learn.loss.item())
-        if self.plot and time.time() - self.last_draw > self.plot_every: self._draw(learn)
+        if learn.training and self.plot and time.time() - self.last_draw > self.plot_every: self._draw(learn)
 
     def after_epoch(self, learn):
-        mcb = learn.cb(MetricsCB)
-        if not learn.training and mcb is not None and 'valid_loss' in mcb.last:
-            self.valid.append((len(self.losses), mcb.last['valid_loss']))
         if self.plot and (not learn.training or getattr(learn.dls, 'valid', None) is None): self._draw(learn)
 
     def _draw(self, learn):
+        rec = learn.recorder
+        if rec is None: return                # no Recorder: nothing to draw
         n = len(learn.dls.train)*learn.n_epochs
-        graphs = [[range(len(self.losses)), self.losses]]
-        if self.valid: graphs.append([[x for x, _ in self.valid], [v for _, v in self.valid]])
+        graphs = [[range(len(rec.losses)), rec.losses]]
+        if rec.valid_losses: graphs.append([[x for x, _ in rec.valid_losses], [v for _, v in rec.valid_losses]])
         self.mbar.update_graph(graphs, [0, max(n, 1)])
         self.last_draw = time.time()          # measured after drawing, so slow drawing cannot take over training
 
@@ -324,448 +340,99 @@ class ProgressCB(Callback):
         mcb = learn.cb(MetricsCB)
         if mcb is not None: mcb._log = mcb.log
 
-# %% ../nbs/03_learner.ipynb #c034
-class Optimizer:
-    "Parameter groups with hyper-parameters, per-parameter state, and a `step` that calls `update` on each parameter."
-    def __init__(self, params, **defaults):
-        params = list(params)
-        if not params: raise ValueError("The optimizer got no parameters: pass model.parameters() or a list of groups.")
-        if not isinstance(params[0], dict): params = [{'params': params}]
-        self.defaults = defaults
-        self.param_groups = [{**defaults, **g, 'params': list(g['params'])} for g in params]
-        self.state = {}
+# %% ../nbs/03_learner.ipynb #c084b
+def body_head_splitter(model: nn.Module) -> list[list]:
+    "Two parameter groups for a `body`+`head` model: the body's parameters, then the head's."
+    if not (hasattr(model, 'body') and hasattr(model, 'head')):
+        raise AttributeError("body_head_splitter needs a model with `.body` and `.head` parts: build it as "
+                             "nn.Sequential(OrderedDict(body=..., head=...)), or with create_cnn(body, n_out) or resnet_small().")
+    return [list(model.body.parameters()), list(model.head.parameters())]
 
-    def zero_grad(self):
-        for g in self.param_groups:
-            for p in g['params']: p.grad = None
+def set_trainable(module: nn.Module, trainable: bool, train_bn: bool = True):
+    "Turn gradients on or off for `module`'s parameters; with `train_bn`, BatchNorm layers stay trainable."
+    for m in module.modules():
+        if train_bn and isinstance(m, nn.modules.batchnorm._BatchNorm): continue
+        for p in m.parameters(recurse=False): p.requires_grad_(trainable)
 
-    @torch.no_grad()
-    def step(self):
-        for g in self.param_groups:
-            for p in g['params']:
-                if p.grad is not None: self.update(p, p.grad, self.state.setdefault(p, {}), **g)
+def freeze_body(model: nn.Module, train_bn: bool = True):
+    "Freeze the body of a `body`+`head` model (BatchNorm stays trainable if `train_bn`); the head stays trainable."
+    body_head_splitter(model)                                  # clear error if there is no body/head
+    set_trainable(model.body, False, train_bn); set_trainable(model.head, True)
 
-    def update(self, p, grad, state, **hypers): raise NotImplementedError
+def unfreeze(model: nn.Module):
+    "Make every parameter of `model` trainable."
+    set_trainable(model, True, train_bn=False)
 
-    def _params(self): return [p for g in self.param_groups for p in g['params']]
-
-    def state_dict(self) -> dict:
-        "Hyper-parameters and state, with parameters replaced by their position (like `torch.optim`)."
-        idx = {p: i for i, p in enumerate(self._params())}
-        return {'state': {idx[p]: dict(s) for p, s in self.state.items() if p in idx},
-                'param_groups': [{k: v for k, v in g.items() if k != 'params'} for g in self.param_groups]}
-
-    def load_state_dict(self, sd: dict):
-        "Restore what `state_dict` returned (tensors are copied)."
-        ps = self._params()
-        self.state = {ps[i]: {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in s.items()}
-                      for i, s in sd['state'].items()}
-        for g, h in zip(self.param_groups, sd['param_groups']): g.update(h)
-
-# %% ../nbs/03_learner.ipynb #c036
-class SGD(Optimizer):
-    "SGD with momentum (`buf = mom*buf + grad`) and L2 weight decay, as `torch.optim.SGD`."
-    def __init__(self, params, lr=0.1, mom=0., wd=0.): super().__init__(params, lr=lr, mom=mom, wd=wd)
-    def update(self, p, grad, state, lr, mom, wd, **_):
-        if wd: grad = grad.add(p, alpha=wd)
-        if mom:
-            buf = state.get('grad_avg')
-            if buf is None: buf = state['grad_avg'] = grad.clone()
-            else: buf.mul_(mom).add_(grad)
-            grad = buf
-        p.add_(grad, alpha=-lr)
-
-# %% ../nbs/03_learner.ipynb #c038
-def compare_optimizers(ours, theirs, n_steps=25, seed=0, model=None, groups=None):
-    "Train two copies of a small model with `ours` and `theirs` (functions of parameter groups) on the same random batches; return the largest difference of any parameter after each step."
-    g = torch.Generator().manual_seed(seed)
-    m1 = model if model is not None else nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
-    m2 = deepcopy(m1)
-    split = groups or (lambda m: [list(m.parameters())])
-    o1, o2 = ours([{'params': ps} for ps in split(m1)]), theirs([{'params': ps} for ps in split(m2)])
-    diffs = []
-    for _ in range(n_steps):
-        x, y = torch.randn(16, 6, generator=g), torch.randint(0, 3, (16,), generator=g)
-        for m, o in ((m1, o1), (m2, o2)):
-            F.cross_entropy(m(x), y).backward(); o.step(); o.zero_grad()
-        diffs.append(max((p - q).abs().max().item() for p, q in zip(m1.parameters(), m2.parameters())))
-    return diffs
-
-# %% ../nbs/03_learner.ipynb #c043
-class RMSProp(Optimizer):
-    "Steps scaled by 1/sqrt(running mean of grad²) (`sqr_mom` is torch's `alpha`), optional momentum, as `torch.optim.RMSprop`."
-    def __init__(self, params, lr=1e-2, sqr_mom=0.99, mom=0., eps=1e-8, wd=0.):
-        super().__init__(params, lr=lr, sqr_mom=sqr_mom, mom=mom, eps=eps, wd=wd)
-    def update(self, p, grad, state, lr, sqr_mom, mom, eps, wd, **_):
-        if wd: grad = grad.add(p, alpha=wd)
-        if 'sqr_avg' not in state: state['sqr_avg'] = torch.zeros_like(p)
-        sqr_avg = state['sqr_avg'].mul_(sqr_mom).addcmul_(grad, grad, value=1-sqr_mom)
-        step = grad / (sqr_avg.sqrt() + eps)
-        if mom:
-            if 'grad_avg' not in state: state['grad_avg'] = torch.zeros_like(p)
-            step = state['grad_avg'].mul_(mom).add_(step)
-        p.add_(step, alpha=-lr)
-
-# %% ../nbs/03_learner.ipynb #c046
-class Adam(Optimizer):
-    "Momentum over the gradient divided by the RMS of the gradient, both debiased; L2 weight decay, as `torch.optim.Adam`."
-    def __init__(self, params, lr=1e-3, mom=0.9, sqr_mom=0.999, eps=1e-8, wd=0.):
-        super().__init__(params, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
-
-    def decay(self, p, grad, lr, wd):
-        "L2: weight decay is part of the gradient."
-        return grad.add(p, alpha=wd) if wd else grad
-
-    def update(self, p, grad, state, lr, mom, sqr_mom, eps, wd, **_):
-        grad = self.decay(p, grad, lr, wd)
-        if not state: state.update(step=0, grad_avg=torch.zeros_like(p), sqr_avg=torch.zeros_like(p))
-        state['step'] += 1
-        t = state['step']
-        state['grad_avg'].lerp_(grad, 1-mom)                              # mom*avg + (1-mom)*grad
-        state['sqr_avg'].mul_(sqr_mom).addcmul_(grad, grad, value=1-sqr_mom)
-        denom = (state['sqr_avg'].sqrt() / math.sqrt(1 - sqr_mom**t)).add_(eps)
-        p.addcdiv_(state['grad_avg'], denom, value=-lr / (1 - mom**t))
-
-class AdamW(Adam):
-    "Adam with decoupled weight decay (`p *= 1 - lr*wd` before the step), as `torch.optim.AdamW`."
-    def __init__(self, params, lr=1e-3, mom=0.9, sqr_mom=0.999, eps=1e-8, wd=1e-2):
-        super().__init__(params, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
-    def decay(self, p, grad, lr, wd):
-        if wd: p.mul_(1 - lr*wd)
-        return grad
-
-# %% ../nbs/03_learner.ipynb #c051
-def sched_lin(start, end):
-    "Linear from `start` (pos=0) to `end` (pos=1)."
-    return lambda pos: start + pos*(end - start)
-
-def sched_cos(start, end):
-    "Half a cosine from `start` to `end`: flat at both ends."
-    return lambda pos: start + (1 - math.cos(math.pi*pos))*(end - start)/2
-
-def sched_exp(start, end):
-    "Exponential from `start` to `end` (both > 0): equal ratios in equal times."
-    return lambda pos: start*(end/start)**pos
-
-def combine_scheds(pcts, scheds):
-    "One schedule made of phases: phase i covers fraction `pcts[i]` of `pos` and runs `scheds[i]` from 0 to 1."
-    pcts = [float(p) for p in pcts]
-    if len(pcts) != len(scheds) or min(pcts) < 0 or abs(sum(pcts) - 1) > 1e-6:
-        raise ValueError(f"pcts must be one non-negative fraction per schedule summing to 1, got {pcts}.")
-    ends = list(np.cumsum(pcts)); ends[-1] = 1.
-    starts = [0.] + ends[:-1]
-    def sched(pos):
-        for i, (lo, hi, f) in enumerate(zip(starts, ends, scheds)):
-            if pos <= hi or i == len(scheds) - 1: return f((pos - lo)/(hi - lo) if hi > lo else 1.)
-    return sched
-
-# %% ../nbs/03_learner.ipynb #c053
-def one_cycle_scheds(n_steps: int, lr_max, pct_start=0.25, div=25., div_final=1e5, moms=(0.95, 0.85, 0.95)):
-    "Schedules `{'lr': f, 'mom': g}` (f and g of pos = step/(n_steps-1)) of one cycle over `n_steps` steps."
-    if n_steps < 1: raise ValueError(f"A one-cycle schedule needs at least one step, got n_steps={n_steps}.")
-    if not 0 <= pct_start <= 1: raise ValueError(f"pct_start is a fraction of training in [0, 1], got {pct_start}.")
-    warm = min(max((pct_start*n_steps - 1)/max(n_steps - 1, 1), 0.), 1.)
-    pcts = [warm, 1 - warm]
-    lr = combine_scheds(pcts, [sched_cos(lr_max/div, lr_max), sched_cos(lr_max, lr_max/div_final)])
-    mom = combine_scheds(pcts, [sched_cos(moms[0], moms[1]), sched_cos(moms[1], moms[2])])
-    return {'lr': lr, 'mom': mom}
-
-def one_cycle_schedule(n_steps: int, lr_max: float, pct_start=0.25, div=25., div_final=1e5, moms=(0.95, 0.85, 0.95)):
-    "The learning rate and momentum at each of `n_steps` steps of one cycle, as two lists."
-    s = one_cycle_scheds(n_steps, lr_max, pct_start, div, div_final, moms)
-    pos = [i/max(n_steps - 1, 1) for i in range(n_steps)]
-    return [s['lr'](p) for p in pos], [s['mom'](p) for p in pos]
-
-# %% ../nbs/03_learner.ipynb #c059
-class ParamScheduler(Callback):
-    "Set hyper-parameters before each training batch from schedules `name=f` (or one f per group), f(pos), pos in [0, 1]; `hist[name][group]` records them."
-    order = 30
-    def __init__(self, **scheds): self.scheds = scheds
-
-    def before_fit(self, learn):
-        self.i, self.last = 0, max(learn.n_epochs*len(learn.dls.train) - 1, 1)
-        self.saved = [{k: get_hyper(g, k) for k in self.scheds} for g in learn.opt.param_groups]
-        self.hist = {k: [[] for _ in learn.opt.param_groups] for k in self.scheds}
-
-    def before_batch(self, learn):
-        if not learn.training: return
-        pos = min(self.i/self.last, 1.)
-        for k, f in self.scheds.items():
-            fs = f if isinstance(f, (list, tuple)) else [f]*len(learn.opt.param_groups)
-            for g, fg, h in zip(learn.opt.param_groups, fs, self.hist[k]):
-                set_hyper(g, k, fg(pos)); h.append(get_hyper(g, k))
-
-    def after_batch(self, learn):
-        if learn.training: self.i += 1
-
-    def cleanup_fit(self, learn):
-        for g, s in zip(learn.opt.param_groups, self.saved):
-            for k, v in s.items(): set_hyper(g, k, v)
-
-@patch
-def fit_one_cycle(self: Learner, n_epochs: int, lr_max=None, pct_start=0.25, div=25., div_final=1e5,
-                  moms=(0.95, 0.85, 0.95), cbs=None):
-    "Fit with the one-cycle policy for LR (peak `lr_max`, default `self.lr`; one per group allowed) and momentum."
-    if self.opt is None: self.create_opt()
-    n_steps = n_epochs*len(self.dls.train)
-    lr_maxs = lrs_for_groups(self.lr if lr_max is None else lr_max, len(self.opt.param_groups))
-    scheds = [one_cycle_scheds(n_steps, lm, pct_start, div, div_final, moms) for lm in lr_maxs]
-    sched = ParamScheduler(lr=[s['lr'] for s in scheds], mom=scheds[0]['mom'])
-    self.fit(n_epochs, cbs=[sched] + list(cbs or []))
-    return sched
-
-# %% ../nbs/03_learner.ipynb #c063
-class LRFinderCB(Callback):
-    "Grow the LR exponentially from `start_lr` to `end_lr` over `num_it` batches; record smoothed losses; stop on divergence."
-    order = 40
-    def __init__(self, start_lr=1e-7, end_lr=10., num_it=100, stop_div=True, beta=0.98):
-        if not 0 < start_lr < end_lr: raise ValueError(f"Need 0 < start_lr < end_lr, got {start_lr} and {end_lr}.")
-        if num_it < 2: raise ValueError(f"num_it must be at least 2, got {num_it}.")
-        self.sched, self.num_it, self.stop_div, self.beta = sched_exp(start_lr, end_lr), num_it, stop_div, beta
-
-    def before_fit(self, learn): self.lrs, self.losses, self.avg, self.best = [], [], 0., math.inf
-    def before_epoch(self, learn):
-        if not learn.training: raise CancelEpochException()      # no validation during the search
-    def before_batch(self, learn):
-        self.lr = self.sched(len(self.lrs)/(self.num_it - 1))
-        for g in learn.opt.param_groups: g['lr'] = self.lr
-
-    def after_batch(self, learn):
-        loss = learn.loss.item()
-        self.avg = self.beta*self.avg + (1 - self.beta)*loss
-        smooth = self.avg/(1 - self.beta**(len(self.lrs) + 1))
-        self.lrs.append(self.lr); self.losses.append(smooth)
-        if not math.isfinite(smooth): raise CancelFitException()
-        self.best = min(self.best, smooth)
-        if (self.stop_div and smooth > 4*self.best) or len(self.lrs) >= self.num_it: raise CancelFitException()
-
-# %% ../nbs/03_learner.ipynb #c065
-def _as_arrays(lrs, losses):
-    return np.asarray(lrs, dtype=float).reshape(-1), np.asarray(losses, dtype=float).reshape(-1)
-
-def lr_valley(lrs, losses) -> float:
-    "LR about halfway down the longest decreasing run (subsequence) of the losses."
-    lrs, losses = _as_arrays(lrs, losses)
-    n = len(losses)
-    if n < 2: return math.nan
-    run = np.ones(n, dtype=int)            # run[i]: longest decreasing subsequence ending at i
-    for i in range(1, n):
-        higher = losses[:i] > losses[i]
-        if higher.any(): run[i] = run[:i][higher].max() + 1
-    end = int(run.argmax()); length = int(run[end])
-    third = length/3
-    return float(lrs[max(end - length + int(third) + int(third/2), 0)])
-
-def lr_steep(lrs, losses) -> float:
-    "LR where the loss falls fastest against log(LR)."
-    lrs, losses = _as_arrays(lrs, losses)
-    if len(losses) < 2: return math.nan
-    slopes = np.diff(losses)/np.diff(np.log(lrs))
-    return float(lrs[int(np.argmin(slopes))])
-
-def lr_minimum(lrs, losses) -> float:
-    "A tenth of the LR at the lowest loss."
-    lrs, losses = _as_arrays(lrs, losses)
-    if len(losses) < 2: return math.nan
-    return float(lrs[int(np.argmin(losses))]/10)
-
-def lr_slide(lrs, losses, lr_diff=15, thresh=0.005, adjust_value=1.) -> float:
-    "Slide a window of `lr_diff` points down from the high-LR end until the slopes at its ends agree; its left end's LR."
-    lrs, losses = _as_arrays(lrs, losses)
-    n = len(losses)
-    if n < 3: return math.nan
-    slope = np.gradient(losses)
-    right = n - 1; left = right - min(lr_diff, n - 1)
-    lr = lrs[left]
-    while left >= 0 and abs(slope[right] - slope[left]) > thresh:
-        lr = lrs[left]; left -= 1; right -= 1
-    return float(lr*adjust_value)
-
-SUGGESTIONS = {'valley': lr_valley, 'steep': lr_steep, 'minimum': lr_minimum, 'slide': lr_slide}
-
-def suggestion_curve(lrs, losses, skip_start=None, skip_end=5):
-    "The part of the curve the suggestions read: up to the first non-finite loss, minus the first 10% and last `skip_end` points (when there is enough left)."
-    lrs, losses = _as_arrays(lrs, losses)
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if len(bad): lrs, losses = lrs[:bad[0]], losses[:bad[0]]
-    skip_start = len(lrs)//10 if skip_start is None else skip_start
-    if len(lrs) - skip_start - skip_end >= 3: lrs, losses = lrs[skip_start:len(lrs)-skip_end], losses[skip_start:len(losses)-skip_end]
-    return lrs, losses
-
-# %% ../nbs/03_learner.ipynb #c067
-@dataclass
-class LRFindResult:
-    "What `lr_find` found: four suggested LRs (floats, NaN when undefined), the recorded curve, and its figure."
-    valley: float
-    steep: float
-    minimum: float
-    slide: float
-    lrs: list = field(repr=False, default_factory=list)
-    losses: list = field(repr=False, default_factory=list)
-    fig: object = field(repr=False, default=None)
-
-    @property
-    def suggestions(self) -> dict:
-        return {k: getattr(self, k) for k in SUGGESTIONS}
-
-    def loss_at(self, lr: float) -> float:
-        "The recorded (smoothed) loss at `lr`, interpolated on log(LR); NaN outside the finite part of the curve."
-        lrs, losses = _as_arrays(self.lrs, self.losses)
-        ok = np.isfinite(losses)
-        if not ok.any() or not math.isfinite(lr) or lr <= 0: return math.nan
-        return float(np.interp(math.log10(lr), np.log10(lrs[ok]), losses[ok]))
-
-def suggest_lrs(lrs, losses, skip_start=None, skip_end=5) -> LRFindResult:
-    "All four suggestions for a recorded curve."
-    c_lrs, c_losses = suggestion_curve(lrs, losses, skip_start, skip_end)
-    return LRFindResult(**{k: f(c_lrs, c_losses) for k, f in SUGGESTIONS.items()},
-                        lrs=[float(v) for v in lrs], losses=[float(v) for v in losses])
-
-def plot_lr_find(res: LRFindResult, ax=None, skip_end=5):
-    "Plot loss against LR (log scale) with a marker for each suggestion."
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(6, 4))
-    lrs, losses = _as_arrays(res.lrs, res.losses)
-    if len(lrs) > skip_end + 3: lrs, losses = lrs[:-skip_end], losses[:-skip_end]
-    ax.plot(lrs, losses)
-    for (k, v), c in zip(res.suggestions.items(), ('C1', 'C2', 'C3', 'C4')):
-        if math.isfinite(v): ax.plot([v], [res.loss_at(v)], 'o', c=c, label=f'{k}: {v:.2e}')
-    ax.set_xscale('log'); ax.set_xlabel('learning rate'); ax.set_ylabel('loss (smoothed)')
-    if ax.get_legend_handles_labels()[0]: ax.legend(loc='best')
-    return ax.figure
-
-@patch
-def lr_find(self: Learner, start_lr=1e-7, end_lr=10., num_it=100, stop_div=True, show_plot=True) -> LRFindResult:
-    "LR range test: train `num_it` batches with an exponentially growing LR, then restore model and optimizer; return the suggestions."
-    n_batches = len(self.dls.train)
-    if n_batches == 0: raise ValueError("The training DataLoader is empty: lr_find needs at least one batch.")
-    had_opt = self.opt is not None
-    if not had_opt: self.create_opt()
-    model_state = deepcopy(self.model.state_dict())
-    opt_state = deepcopy(self.opt.state_dict())
-    cb = LRFinderCB(start_lr, end_lr, num_it, stop_div)
-    try: self.fit(math.ceil(num_it/n_batches), cbs=[cb])
+# %% ../nbs/03_learner.ipynb #c084f
+def save_model(model: nn.Module, path) -> Path:
+    "Save `model.state_dict()` to `path` atomically (written to a temporary file, then renamed)."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, path)
     finally:
-        self.model.load_state_dict(model_state)
-        self.opt.zero_grad()
-        self.opt.load_state_dict(opt_state)
-        if not had_opt: self.opt = None
-    res = suggest_lrs(cb.lrs, cb.losses, skip_start=num_it//10)
-    if show_plot: res.fig = plot_lr_find(res)
-    return res
+        if tmp.exists(): tmp.unlink()                          # only our own temporary file, after a failure
+    return path
 
-# %% ../nbs/03_learner.ipynb #c086
-class LRPicker:
-    "The LR widget's logic: an `LRFindResult`, a chosen max LR, and the one-cycle schedule (LR and momentum) it implies."
-    def __init__(self, res: LRFindResult, n_steps: int, lr=None, pct_start=0.25, div=25., div_final=1e5,
-                 moms=(0.95, 0.85, 0.95)):
-        lrs, losses = _as_arrays(res.lrs, res.losses)
-        ok = np.isfinite(losses) & (lrs > 0)
-        if ok.sum() < 2: raise ValueError("The LR finder recorded fewer than two finite losses: run lr_find again "
-                                          "with a smaller start_lr or a larger num_it.")
-        if n_steps < 1: raise ValueError(f"n_steps (optimizer steps of the planned fit) must be >= 1, got {n_steps}.")
-        self.res, self.n_steps = res, int(n_steps)
-        self.lr_min, self.lr_max = float(lrs[ok].min()), float(lrs[ok].max())
-        self.pct_start, self.div, self.div_final, self.moms = pct_start, div, div_final, tuple(moms)
-        finite = [v for v in (res.valley, res.steep, res.minimum, res.slide) if math.isfinite(v)]
-        self.lr = lr if lr is not None else (finite[0] if finite else math.sqrt(self.lr_min*self.lr_max))
-        self.chosen = []
+def load_model(model: nn.Module, path, device='cpu') -> nn.Module:
+    "Load weights saved by `save_model` into `model` (on `device`), with `torch.load(..., weights_only=True)`."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"No saved weights at {path}: save them first with save_model(model, path).")
+    try: model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    except RuntimeError as e:
+        raise RuntimeError(f"The weights in {path} do not fit this model: build the same architecture (same function and "
+                           f"arguments) that was saved, then load.\n{e}") from None
+    return model.to(device)
 
-    @property
-    def lr(self) -> float: return self._lr
-    @lr.setter
-    def lr(self, v):
-        v = float(v)
-        if not (math.isfinite(v) and v > 0): raise ValueError(f"A learning rate must be a positive number, got {v}.")
-        self._lr = min(max(v, self.lr_min), self.lr_max)      # stay on the recorded curve
+# %% ../nbs/03_learner.ipynb #c095
+class _ScriptedValidLoss(Callback):
+    "For the early-stopping check: replace the validation loss `MetricsCB` recorded by a scripted one."
+    order = MetricsCB.order + 1
+    def __init__(self, losses): self.losses = losses
+    def after_epoch(self, learn):
+        if not learn.training: learn.cb(MetricsCB).last['valid_loss'] = self.losses[learn.epoch]
 
-    def loss_at(self, lr=None) -> float:
-        "The finder's loss at `lr` (default: the chosen LR)."
-        return self.res.loss_at(self.lr if lr is None else lr)
+def _toy_dls(n=64, bs=16, seed=0):
+    "A tiny two-class problem as lists of batches, for the checks."
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    batches = [(x[i:i+bs], (x[i:i+bs, 0] > 0).long()) for i in range(0, n, bs)]
+    return SimpleNamespace(train=batches, valid=batches[:1])
 
-    def schedule(self):
-        "LR and momentum at each step of one cycle with the chosen settings (two lists)."
-        return one_cycle_schedule(self.n_steps, self.lr, self.pct_start, self.div, self.div_final, self.moms)
+@exercise('03.early_stop', hint='Keep the best validation loss seen so far and a count of epochs without improvement '
+                                'on it; reset the count when the loss beats the best, raise CancelFitException when the count reaches patience.')
+def _check_early_stop(cb_cls):
+    "Exercise 03.early_stop: scripted validation losses; the fit must stop right after `patience` epochs without a new best."
+    for script, patience, want in [([1.0, 0.9, 0.95, 0.93, 0.97, 0.99, 0.5, 0.4], 2, 4),
+                                   ([1.0, 0.9, 0.95, 0.93, 0.97, 0.99, 0.5, 0.4], 3, 5),
+                                   ([1.0, 0.9, 0.8, 0.85, 0.7, 0.6, 0.5, 0.4], 2, 8)]:
+        torch.manual_seed(0)
+        cb = cb_cls(patience=patience)
+        assert cb.order > MetricsCB.order, f'give your callback an order above MetricsCB.order ({MetricsCB.order}), got {cb.order}.'
+        learn = Learner(nn.Linear(4, 2), _toy_dls(), progress=False, device='cpu',
+                        cbs=[_ScriptedValidLoss(script), MetricsCB(log=None), cb])
+        learn.fit(len(script))
+        ran = len(learn.cb(MetricsCB).history)
+        assert ran == want, (f'with validation losses {script} and patience {patience} it trained {ran} epochs; '
+                             f'it should stop after epoch {want} (counting from 1).')
 
-    def fit_kwargs(self) -> dict:
-        "The arguments of `fit_one_cycle` for the chosen settings."
-        return dict(lr_max=self.lr, pct_start=self.pct_start, div=self.div, div_final=self.div_final, moms=self.moms)
+class _TorchClip(Callback):
+    def __init__(self, max_norm): self.max_norm = max_norm
+    def after_backward(self, learn): torch.nn.utils.clip_grad_norm_(learn.model.parameters(), self.max_norm)
 
-    def use(self, learn=None) -> float:
-        "Hand the chosen LR to `learn` (`learn.lr`) and record it in `self.chosen`."
-        if learn is not None: learn.lr = self.lr
-        self.chosen.append(self.lr)
-        return self.lr
-
-# %% ../nbs/03_learner.ipynb #c089
-class LRWidget(widgets.VBox):
-    "A thin view over an `LRPicker`: finder curve with suggestions and a marker, log slider, one-cycle controls, live schedule plots, and a button that sets `learn.lr`."
-    def __init__(self, picker: LRPicker, learn=None, on_use=None, dpi=72):
-        self.picker, self.learn, self.on_use, self.dpi = picker, learn, on_use, dpi
-        p, cu = picker, dict(continuous_update=False, style={'description_width': 'initial'})
-        self.lr_slider = widgets.FloatLogSlider(value=p.lr, base=10, min=math.log10(p.lr_min), max=math.log10(p.lr_max),
-                                                step=0.01, description='max LR', readout_format='.2e', **cu)
-        self.pct_slider = widgets.FloatSlider(value=p.pct_start, min=0.05, max=0.95, step=0.05, description='pct_start', **cu)
-        self.div_slider = widgets.FloatLogSlider(value=p.div, base=10, min=0, max=3, step=0.05, description='div', **cu)
-        self.div_final_slider = widgets.FloatLogSlider(value=p.div_final, base=10, min=1, max=7, step=0.1,
-                                                       description='div_final', **cu)
-        self.button = widgets.Button(description='Use this LR', button_style='success', icon='check')
-        self.status, self.image = widgets.HTML(), widgets.Image(format='png')
-        for w, c in ((self.lr_slider, 'lr-slider'), (self.pct_slider, 'lr-pct'), (self.div_slider, 'lr-div'),
-                     (self.div_final_slider, 'lr-div-final'), (self.button, 'lr-use'), (self.status, 'lr-status'),
-                     (self.image, 'lr-plot')): w.add_class(c)          # stable names for styling and browser tests
-        self._make_figure()
-        for w in (self.lr_slider, self.pct_slider, self.div_slider, self.div_final_slider): w.observe(self._changed, names='value')
-        self.button.on_click(self._use)
-        super().__init__([self.image, widgets.HBox([self.lr_slider, self.button]),
-                          widgets.HBox([self.pct_slider, self.div_slider, self.div_final_slider]), self.status])
-        self.redraw()
-
-    @classmethod
-    def from_learner(cls, learn, n_epochs: int, res: LRFindResult = None, on_use=None, **kwargs):
-        "Run `lr_find` (unless `res` is given) and build the widget for a fit of `n_epochs`."
-        res = res if res is not None else learn.lr_find(show_plot=False)
-        return cls(LRPicker(res, n_steps=n_epochs*len(learn.dls.train), **kwargs), learn, on_use)
-
-    def _make_figure(self):
-        from matplotlib.figure import Figure
-        p = self.picker
-        self.fig = Figure(figsize=(13, 3.4))
-        self.ax_find, self.ax_lr, self.ax_mom = self.fig.subplots(1, 3)
-        plot_lr_find(p.res, ax=self.ax_find)
-        self.marker, = self.ax_find.plot([p.lr], [p.loss_at()], 'o', ms=12, mfc='none', mec='red', mew=2.5)
-        self.ax_find.set_title('LR finder (red ring: chosen max LR)')
-        self.lr_line, = self.ax_lr.plot([], [], c='C0')
-        self.mom_line, = self.ax_mom.plot([], [], c='C1')
-        for ax, nm in ((self.ax_lr, 'learning rate'), (self.ax_mom, 'momentum')): ax.set_xlabel('step'); ax.set_ylabel(nm)
-        self.fig.tight_layout()
-
-    def _changed(self, change=None):
-        p = self.picker
-        p.lr, p.pct_start, p.div, p.div_final = (self.lr_slider.value, self.pct_slider.value, self.div_slider.value,
-                                                 self.div_final_slider.value)
-        self.redraw()
-
-    def redraw(self):
-        "Move the marker, redraw the schedule for the picker's settings, and render the figure into the image."
-        p = self.picker
-        self.marker.set_data([p.lr], [p.loss_at()])
-        lrs, moms = p.schedule()
-        self.lr_line.set_data(range(len(lrs)), lrs); self.mom_line.set_data(range(len(moms)), moms)
-        for ax in (self.ax_lr, self.ax_mom): ax.relim(); ax.autoscale_view()
-        self.ax_lr.set_title(f'one cycle: LR {p.lr/p.div:.1e} -> {p.lr:.1e} -> {p.lr/p.div_final:.1e}')
-        self.ax_mom.set_title(f'one cycle: momentum {p.moms[0]} -> {p.moms[1]} -> {p.moms[2]}')
-        buf = io.BytesIO(); self.fig.savefig(buf, format='png', dpi=self.dpi)
-        self.image.value = buf.getvalue()
-        self._show_status()
-
-    def _show_status(self):
-        p = self.picker
-        used = f' &nbsp; <b>learn.lr = {p.chosen[-1]:.3g}</b>' if p.chosen else ''
-        self.status.value = (f'max LR {p.lr:.3g} (finder loss {p.loss_at():.3f}), pct_start {p.pct_start:.2f}, '
-                             f'div {p.div:.3g}, div_final {p.div_final:.3g}, {p.n_steps} steps{used}')
-
-    def _use(self, button=None):
-        lr = self.picker.use(self.learn)
-        self._show_status()
-        if self.on_use is not None: self.on_use(lr, self.picker)
+@exercise('03.clip_grad', hint='In after_backward, compute one norm over all the gradients together (not one per tensor), '
+                               'then scale every gradient by the same factor when that norm is above max_norm.')
+def _check_clip_grad(cb_cls):
+    "Exercise 03.clip_grad: train with your callback and with torch's `clip_grad_norm_`; the weights must agree."
+    for max_norm in (0.05, 100.):
+        ws = []
+        for cb in (cb_cls(max_norm), _TorchClip(max_norm)):
+            torch.manual_seed(0)
+            model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+            Learner(model, _toy_dls(), lr=0.5, progress=False, device='cpu', cbs=[cb, MetricsCB(log=None)]).fit(2)
+            ws.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+        diff = (ws[0] - ws[1]).abs().max().item()
+        assert diff < 1e-5, (f'with max_norm={max_norm} your weights differ from those trained with torch.nn.utils.'
+                             f'clip_grad_norm_ by {diff:.3g}' + (' (with a large max_norm nothing should be clipped)' if max_norm > 1 else '') + '.')

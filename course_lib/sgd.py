@@ -6,6 +6,8 @@ import math
 import torch
 from torch import nn
 
+from .exercises import exercise
+
 # %% auto #0
 __all__ = ['quadratic', 'mse', 'QuadraticFit', 'QuadraticSliders', 'linear_init', 'mnist_loss', 'batch_accuracy', 'BasicOptim',
            'train_epoch', 'validate_epoch']
@@ -140,3 +142,36 @@ def validate_epoch(model, dl, metric=batch_accuracy):
     for xb, yb in dl:
         total, n = total + metric(model(xb), yb).item() * len(yb), n + len(yb)
     return total / n
+
+# %% ../nbs/02_sgd.ipynb #c107
+@exercise('02.sgd_step', hint='Inside `torch.no_grad()`, subtract `lr * p.grad` from each parameter in place, '
+                              'then clear its gradient (`p.grad = None`).')
+def _check_sgd_step(sgd_step):
+    "Exercise 02.sgd_step: `sgd_step(params, lr)` against `torch.optim.SGD`, five steps."
+    g = torch.Generator().manual_seed(0)
+    data = torch.randn(8, 3, generator=g)
+    mine = torch.randn(3, 2, generator=g).requires_grad_()
+    ref = mine.detach().clone().requires_grad_()
+    opt = torch.optim.SGD([ref], lr=0.1)
+    for i in range(5):
+        (data @ mine).pow(2).mean().backward(); sgd_step([mine], 0.1)
+        (data @ ref).pow(2).mean().backward(); opt.step(); opt.zero_grad()
+        assert mine.grad is None or not bool(mine.grad.abs().sum() > 0), \
+            'the gradients are still there after your step: PyTorch adds new gradients to old ones, so clear them.'
+        assert torch.allclose(mine, ref, atol=1e-6), \
+            f'after step {i + 1} your parameters differ from torch.optim.SGD\'s by {(mine - ref).abs().max():.3g}.'
+
+@exercise('02.max_lr', hint='The gradient of c*w**2 is 2*c*w, so one step multiplies w by (1 - 2*lr*c). '
+                            'When does that factor have a size above 1?')
+def _check_max_lr(max_lr):
+    "Exercise 02.max_lr: gradient descent on c*w**2 must converge just below `max_lr(c)` and diverge just above."
+    def run(lr, c):
+        w = 1.
+        for _ in range(2000): w -= lr * 2 * c * w
+        return abs(w)
+    for c in (0.5, 3., 40.):
+        lr = max_lr(c)
+        assert lr is not None, 'max_lr returned None: return the learning rate, a number.'
+        lr = float(lr)
+        assert run(lr * 0.99, c) < 1. and run(lr * 1.01, c) > 1., \
+            f'for c={c}, gradient descent does not switch from converging to diverging at lr={lr:g}.'

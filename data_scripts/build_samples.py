@@ -31,23 +31,23 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.data: os.environ['COURSE_DATA'] = str(Path(args.data).resolve())
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import course_lib.data as data
-    data.get_settings(reload=True)   # pick up --data even if course_lib was imported before
-    size = args.size or data.get_settings().size
-    names = [n for n, s in data.DATASETS.items() if s.builder] if not args.only else args.only
-    unknown = [n for n in names if n not in data.DATASETS or not data.DATASETS[n].builder]
+    import course_lib.download as dl
+    dl.get_settings(reload=True)   # pick up --data even if course_lib was imported before
+    size = args.size or dl.get_settings().size
+    names = [n for n, s in dl.DATASETS.items() if s.builder] if not args.only else args.only
+    unknown = [n for n in names if n not in dl.DATASETS or not dl.DATASETS[n].builder]
     if unknown: ap.error(f"no offline sample for {', '.join(unknown)}; these have one: "
-                         f"{', '.join(n for n, s in data.DATASETS.items() if s.builder)}")
-    print(f'offline samples, preset {size}, in {data.data_path()/"offline"/size}')
+                         f"{', '.join(n for n, s in dl.DATASETS.items() if s.builder)}")
+    print(f'offline samples, preset {size}, in {dl.data_path()/"offline"/size}')
     total_t, total_b, failed = 0.0, 0, []
     for n in names:
-        dest = data.offline_path(data.DATASETS[n].builder, size)
+        dest = dl.offline_path(dl.DATASETS[n].builder, size)
         if args.rebuild and dest.exists():
             aside = dest.with_name(f'{dest.name}.old-{time.strftime("%Y%m%d-%H%M%S")}')
             os.rename(dest, aside); print(f'  (moved the previous {n} to {aside})')
-        cached = data.is_complete(dest)
+        cached = dl.is_complete(dest)
         t0 = time.perf_counter()
-        try: out = data.build_offline(n, size)
+        try: out = dl.build_offline(n, size)
         except Exception as e:
             print(f'{n:16} FAILED: {type(e).__name__}: {e}', file=sys.stderr); failed.append(n); continue
         dt = time.perf_counter() - t0

@@ -19,31 +19,31 @@ def _human(n):
         n /= 1000
     return f'{n:.1f} TB'
 
-def status(data, src):
+def status(dl, src):
     "How far the full dataset `src` is on this machine."
-    if data.is_complete(data.full_path(src.name)): return 'fetched'
+    if dl.is_complete(dl.full_path(src.name)): return 'fetched'
     if not src.has_full: return 'offline-only'
-    if (data.downloads_path()/src.archive_name).exists(): return 'archive downloaded, not unpacked'
+    if (dl.downloads_path()/src.archive_name).exists(): return 'archive downloaded, not unpacked'
     return 'manual download needed' if src.url is None else 'not fetched'
 
-def offline_status(data, src):
+def offline_status(dl, src):
     "Which offline samples are built, and where."
     if src.builder is None: return 'none (full data only)'
-    built = [s for s in ('tiny', 'small', 'full') if data.is_complete(data.offline_path(src.builder, s))]
-    where = data.offline_path(src.builder, '<size>').relative_to(data.data_path())
+    built = [s for s in ('tiny', 'small', 'full') if dl.is_complete(dl.offline_path(src.builder, s))]
+    where = dl.offline_path(src.builder, '<size>').relative_to(dl.data_path())
     return f"built: {', '.join(built)} in {where}" if built else f'not built yet ({where}, built on first use)'
 
-def list_datasets(data):
-    rows = [(s.name, _human(s.size) if s.has_full else '-', status(data, s), offline_status(data, s)) for s in data.DATASETS.values()]
+def list_datasets(dl):
+    rows = [(s.name, _human(s.size) if s.has_full else '-', status(dl, s), offline_status(dl, s)) for s in dl.DATASETS.values()]
     w = [max(len(r[i]) for r in rows + [('name', 'full size', 'full data', 'offline sample')]) for i in range(4)]
-    print(f'data folder: {data.data_path()}')
+    print(f'data folder: {dl.data_path()}')
     for r in [('name', 'full size', 'full data', 'offline sample')] + rows:
         print('  '.join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip())
-    print(f'\nDrop a manually downloaded archive into {data.downloads_path()} (names: `--list --files`).')
+    print(f'\nDrop a manually downloaded archive into {dl.downloads_path()} (names: `--list --files`).')
 
-def list_files(data):
-    for s in data.DATASETS.values():
-        if s.has_full: print(f'{s.name:16} {data.downloads_path()/s.archive_name}   <- {s.url or s.manual}')
+def list_files(dl):
+    for s in dl.DATASETS.values():
+        if s.has_full: print(f'{s.name:16} {dl.downloads_path()/s.archive_name}   <- {s.url or s.manual}')
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], epilog=__doc__.split('\n\n', 1)[1],
@@ -59,24 +59,24 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.data: os.environ['COURSE_DATA'] = str(Path(args.data).resolve())
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # works without `pip install -e .` too
-    import course_lib.data as data
-    data.get_settings(reload=True)   # pick up --data even if course_lib was imported before
+    import course_lib.download as dl
+    dl.get_settings(reload=True)   # pick up --data even if course_lib was imported before
     if args.list:
-        list_files(data) if args.files else list_datasets(data)
+        list_files(dl) if args.files else list_datasets(dl)
         return 0
-    names = [n for n, s in data.DATASETS.items() if s.has_full] if args.all else args.names
+    names = [n for n, s in dl.DATASETS.items() if s.has_full] if args.all else args.names
     if not names: ap.error('name a dataset to fetch, or use --list or --all')
-    unknown = [n for n in names if n not in data.DATASETS]
-    if unknown: ap.error(f"unknown dataset(s) {', '.join(unknown)}; known: {', '.join(data.DATASETS)}")
+    unknown = [n for n in names if n not in dl.DATASETS]
+    if unknown: ap.error(f"unknown dataset(s) {', '.join(unknown)}; known: {', '.join(dl.DATASETS)}")
     failed = []
     for n in names:
-        src = data.DATASETS[n]
+        src = dl.DATASETS[n]
         if not src.has_full:
             print(f'{n}: offline only (no full version); its sample is built on first use or by build_samples.py'); continue
         try:
-            out = data.fetch(n, quiet=args.quiet, timeout=args.timeout, retries=args.retries)
+            out = dl.fetch(n, quiet=args.quiet, timeout=args.timeout, retries=args.retries)
             print(f'{n}: ready in {out}')
-        except data.DataError as e:
+        except dl.DataError as e:
             print(f'{n}: NOT fetched.\n  {e}', file=sys.stderr); failed.append(n)
     if failed:
         print(f"\nNot fetched: {', '.join(failed)}. The lessons still run offline with COURSE_SIZE=tiny or small.", file=sys.stderr)

@@ -1,8 +1,9 @@
 "The data cleaner: decisions, journal, preview/apply/undo, path safety, and the widget driven headlessly."
-import hashlib, json, os
-from pathlib import Path
+import hashlib, json, math, os
+from pathlib import Path, PurePosixPath
 
 import pytest
+import torch
 from PIL import Image
 
 from course_lib.cleaning import (KEEP, DELETE, TRASH, JOURNAL, CleaningError, OutsideRootError, CleaningSession,
@@ -191,3 +192,142 @@ def test_relative_paths_from_the_working_folder(root, monkeypatch):
     assert s.pending == {'train/cat/cat0.png': DELETE, 'valid/dog/dog0.png': 'cat'}
     s.keep('train/cat/cat0.png')                   # relative to the root itself
     assert s.n_pending == 1
+
+# ---- destinations stay inside the root, too (symbolic links followed) -------------------------------------------
+def outside_dir(tmp_path):
+    d = tmp_path/'elsewhere'; d.mkdir(exist_ok=True); return d
+
+def files_under(folder) -> list[str]: return sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob('*'))
+
+def refused_and_nothing_moved(s, root, outside, link):
+    "preview and apply both refuse, name the link, move nothing and keep the decisions; nothing lands outside."
+    before, pending = snapshot(root), s.pending
+    for call in (s.preview, s.apply):
+        with pytest.raises(OutsideRootError, match=f'outside the dataset root.*{link} is a symbolic link'): call()
+    assert snapshot(root) == before and s.pending == pending and files_under(outside) == []
+    assert [r['op'] for r in s.journal.records if r['op'] != 'decide'] == []     # not even planned
+
+def test_relabel_into_a_symlinked_class_folder_is_refused(root, tmp_path):
+    outside = outside_dir(tmp_path)
+    (root/'train/wolf').symlink_to(outside, target_is_directory=True)           # a "class" that lives elsewhere
+    s = CleaningSession(root)
+    s.relabel('train/cat/cat0.png', 'wolf')
+    refused_and_nothing_moved(s, root, outside, 'train/wolf')
+    (root/'train/wolf').unlink(); s.apply()                                       # a real folder: fine
+    assert (root/'train/wolf/cat0.png').is_file() and not (root/'train/wolf').is_symlink()
+
+def test_delete_into_a_symlinked_trash_is_refused(root, tmp_path):
+    outside = outside_dir(tmp_path)
+    (root/TRASH).symlink_to(outside, target_is_directory=True)
+    s = CleaningSession(root)
+    s.delete('train/cat/cat0.png'); s.delete('valid/dog/dog1.png')
+    refused_and_nothing_moved(s, root, outside, TRASH)
+
+def test_a_symlinked_parent_of_the_destination_is_refused(root, tmp_path):
+    outside = outside_dir(tmp_path)
+    (root/TRASH).mkdir(); (root/TRASH/'train').symlink_to(outside, target_is_directory=True)   # .trash/train -> out
+    s = CleaningSession(root)
+    s.delete('train/cat/cat0.png')                     # would go to .trash/train/cat/cat0.png, i.e. out/cat/cat0.png
+    refused_and_nothing_moved(s, root, outside, f'{TRASH}/train')
+
+def test_a_link_made_during_apply_is_caught_before_the_move(root, tmp_path, monkeypatch):
+    import course_lib.cleaning as cl
+    outside = outside_dir(tmp_path)
+    s = CleaningSession(root)
+    s.relabel('train/cat/cat0.png', 'dog'); s.relabel('train/cat/cat1.png', 'wolf')
+    real, n = cl._move, []
+    def move_then_link(src, dst):                       # after the first move, someone swaps in a link
+        real(src, dst); n.append(1)
+        if len(n) == 1: (root/'train/wolf').symlink_to(outside, target_is_directory=True)
+    monkeypatch.setattr(cl, '_move', move_then_link)
+    with pytest.raises(OutsideRootError, match='train/wolf is a symbolic link'): s.apply()
+    assert len(n) == 1 and (root/'train/cat/cat1.png').is_file() and files_under(outside) == []
+    (root/'train/wolf').unlink()
+    monkeypatch.setattr(cl, '_move', real)
+    assert [m.dst for m in s.apply()] == ['train/wolf/cat1.png'] and s.verify() == []
+
+# ---- names that fit the file system; a batch that cannot run can be abandoned --------------------------------------
+LONG = 'x' * 251 + '.png'                               # 255 bytes: the longest name most file systems accept
+
+def test_planned_names_fit_the_file_system(tmp_path):
+    root = make_images(tmp_path/'pets', [f'train/cat/{LONG}', f'train/dog/{LONG}', 'train/dog/ok.png'])
+    before = snapshot(root)
+    s = CleaningSession(root)
+    s.relabel(f'train/cat/{LONG}', 'dog')
+    (dst,) = [m.dst for m in s.preview()]
+    name = PurePosixPath(dst).name
+    assert len(name.encode()) <= 255 and name.endswith('_1.png') and dst != f'train/dog/{LONG}'
+    assert [m.dst for m in s.apply()] == [dst] and s.verify() == []
+    s.undo(); assert snapshot(root) == before
+
+def test_a_batch_that_cannot_run_is_abandoned_with_one_call(root):
+    before = snapshot(root)
+    s = CleaningSession(root)
+    # a plan the disk refuses (as an older version wrote it: a name past the length limit), then its first move works
+    s.journal.write('plan', batch=1, kind='apply', undoes=None,
+                    moves=[['train/cat/cat0.png', 'train/dog/cat0.png', 'relabel'],
+                           ['train/cat/cat1.png', f'train/dog/{LONG[:-4]}_1.png', 'relabel'],
+                           ['train/fox/fox2.png', '.trash/train/fox/fox2.png', 'delete']])
+    for call in (s.apply, s.resume, s.undo, CleaningSession(root).apply):       # every call replays it and fails
+        with pytest.raises(CleaningError, match='abandon'): call()
+    assert (root/'train/dog/cat0.png').exists() and (root/'train/cat/cat1.png').exists()
+    assert 'abandon()' in s.verify()[0]
+    dropped = s.abandon()
+    assert [m.src for m in dropped] == ['train/cat/cat1.png', 'train/fox/fox2.png']
+    moved = snapshot(root)
+    assert set(moved) == set(before) and sum(moved[h] != before[h] for h in before) == 1   # files stay where they are
+    assert s.verify() == [] and s.history()[-1]['abandoned'] and s.n_pending == 0
+    assert s.apply() == [] and s.resume() == []                                  # the session works again
+    s.relabel('train/fox/fox0.png', 'cat'); assert len(s.apply()) == 1
+    s.undo(); s.undo()                                                           # the abandoned batch undoes as far as it went
+    assert snapshot(root) == before and s.undo() == [] and CleaningSession(root).verify() == []
+    assert s.abandon() == []                                                     # nothing to abandon: harmless
+
+# ---- the widget after Apply and Undo shows the files where they are, with their current label ---------------------
+def probs_for(root):
+    "Files, and model probabilities that make every cat look like a dog (p(dog)=0.8, p(cat)=0.05)."
+    files = sorted(Path(root).glob('*/*/*.png'))
+    rows = [[0.05, 0.8, 0.15] if f.parent.name == 'cat' else [0.1, 0.3, 0.6] for f in files]
+    return files, torch.tensor(rows)
+
+def card_of(w, rel):
+    (card,) = [c for c in w.cards.children if PurePosixPath(rel).name in c.children[1].value]
+    return card
+
+def test_widget_shows_moved_files_with_their_current_label(root):
+    s = CleaningSession(root)
+    files, probs = probs_for(root)
+    w = DataCleaner.from_probs(s, files, probs, ['cat', 'dog', 'fox'], n_show=9)
+    info = card_of(w, 'train/cat/cat2.png').children[1].value
+    assert 'label <b>cat</b>' in info and f'loss {-math.log(0.05):.2f}' in info and 'pred dog' in info
+    s.relabel('train/cat/cat2.png', 'dog'); w.refresh()
+    w.apply_btn.click()
+    assert 'train/cat/cat2.png → train/dog/cat2.png' in w.status.value                  # says what moved
+    assert 'train/cat/cat2.png' not in w.shown()
+    w.class_dd.value = 'dog'
+    assert 'train/dog/cat2.png' in w.shown()
+    card = card_of(w, 'train/dog/cat2.png')
+    info = card.children[1].value
+    assert 'label <b>dog</b>' in info and f'loss {-math.log(0.8):.2f}' in info          # the loss for the label it has now
+    assert 'just moved here</b> from train/cat' in info and 'cleaner-moved' in card._dom_classes
+    assert w.shown()[-1] == 'train/dog/cat2.png'        # sorted by its new, low loss (the dogs have -log 0.3)
+    assert KEEP in card.children[-1].options and 'dog' not in card.children[-1].options
+    w.undo_btn.click()
+    assert 'train/dog/cat2.png' not in w.shown()
+    w.class_dd.value = 'cat'
+    info = card_of(w, 'train/cat/cat2.png').children[1].value
+    assert 'label <b>cat</b>' in info and f'loss {-math.log(0.05):.2f}' in info and 'just moved here</b> from train/dog' in info
+
+def test_widget_given_only_losses_says_which_label_a_loss_was_for(root):
+    s = CleaningSession(root)
+    w = DataCleaner(s, items_for(root), n_show=9)
+    s.relabel('train/cat/cat2.png', 'fox'); w.apply_btn.click()
+    w.class_dd.value = 'fox'
+    info = card_of(w, 'train/fox/cat2.png').children[1].value
+    assert 'label <b>fox</b>' in info and '(as cat, before the move)' in info and 'just moved here' in info
+
+def test_from_probs_refuses_mismatched_input(root):
+    s = CleaningSession(root)
+    files, probs = probs_for(root)
+    with pytest.raises(ValueError, match='one row per file'): DataCleaner.from_probs(s, files[:3], probs, ['cat', 'dog', 'fox'])
+    with pytest.raises(ValueError, match='not one of the classes'): DataCleaner.from_probs(s, files, probs, ['cat', 'dog', 'emu'])

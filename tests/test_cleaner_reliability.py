@@ -183,3 +183,45 @@ def test_read_only_class_folder(tmp_path, where):
         assert snapshot(root) == before and (root/JOURNAL).read_text() == journal and s.n_pending == 3
     finally: unlock()
     assert len(s.apply()) == 3                                    # writable again: the kept decisions apply
+
+def test_killed_mid_apply_then_abandoned(tmp_path):
+    "abandon() after a crash: files stay exactly where the crash left them, the journal says so, undo takes them back."
+    root = dataset(tmp_path/'data')
+    before, pending = snapshot(root), decide_many(root)
+    run_until_killed(root, 'apply', 5, 'after')               # the 5th rename happened, its 'done' record did not
+    half = snapshot(root)
+    s = CleaningSession(root)
+    dropped = s.abandon()
+    assert len(dropped) == 12 - 5 and snapshot(root) == half and s.verify() == []
+    assert s.apply() == [] and s.n_pending == 0
+    assert len(s.undo()) == 5 and snapshot(root) == before
+
+# ---- two kernels on the same folder ---------------------------------------------------------------------------------
+SLOW = textwrap.dedent('''
+    import sys, time
+    import course_lib.cleaning as cl
+    real = cl._move
+    def slow(src, dst):
+        print('MOVING', flush=True); time.sleep(0.4); real(src, dst)
+    cl._move = slow
+    print(len(cl.CleaningSession(sys.argv[1]).apply()), flush=True)
+''')
+
+def test_two_kernels_apply_to_the_same_folder(tmp_path):
+    root = dataset(tmp_path/'data')
+    before, pending = snapshot(root), decide_many(root)
+    impatient = CleaningSession(root, lock_timeout=0.3)       # opened before the other kernel starts
+    patient = CleaningSession(root)                           # waits (up to 30 s by default)
+    p = subprocess.Popen([sys.executable, '-c', SLOW, str(root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == 'MOVING'        # the other kernel is half-way through its batch
+        with pytest.raises(CleaningError, match='Another kernel or process is changing'): impatient.apply()
+        with pytest.raises(CleaningError, match='Another kernel'): impatient.relabel('train/ant/img3.png', 'bee')
+        assert patient.apply() == []                          # waited; then found nothing left to do
+        assert p.wait(60) == 0 and p.stdout.read().split()[-1] == '12'
+    finally:
+        if p.poll() is None: p.kill()
+        p.stdout.close()
+    check_moved(before, snapshot(root), {old: goes_to(d, old) for old, d in pending.items()})
+    assert patient.verify() == [] and len(patient.history()) == 1 and patient.n_pending == 0
+    assert len(impatient.undo()) == 12 and snapshot(root) == before      # the lock is free again

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 import course_lib.core as core
-import course_lib.offline as offline
+import course_lib.download as download
 import course_lib.data as data
-from course_lib.data import (get_dataset, build_offline, load_image_tensors, DataLoaders, DataSource, DataError,
-                             verify_images, RandomSplitter, FolderSplitter, TimeSplitter, ImageFileDataset,
-                             get_image_files, is_complete)
+from course_lib.download import get_dataset, build_offline, DataSource, DataError, is_complete
+from course_lib.data import (load_image_tensors, DataLoaders, verify_images, RandomSplitter, FolderSplitter, TimeSplitter, ImageFileDataset,
+                             get_image_files)
 
 
 @pytest.fixture
@@ -39,8 +39,8 @@ def toy_builder(monkeypatch):
     calls = []
     def build(dest, size, seed=42):
         calls.append(size); png_folder(Path(dest), seed=seed); return dest
-    monkeypatch.setattr(offline, 'OFFLINE_BUILDERS', {**getattr(offline, 'OFFLINE_BUILDERS', {}), 'toy': build}, raising=False)
-    monkeypatch.setitem(data.DATASETS, 'toy', DataSource('toy', 'toy'))
+    monkeypatch.setattr(download, 'OFFLINE_BUILDERS', {**getattr(download, 'OFFLINE_BUILDERS', {}), 'toy': build}, raising=False)
+    monkeypatch.setitem(download.DATASETS, 'toy', DataSource('toy', 'toy'))
     return calls
 
 # ---------------------------------------------------------------- get_dataset and the cache
@@ -48,7 +48,7 @@ def test_get_dataset_builds_once_and_caches(data_dir, toy_builder):
     p = get_dataset('toy')
     assert p == data_dir/'offline'/'tiny'/'toy' and is_complete(p)
     assert get_dataset('toy') == p and toy_builder == ['tiny']    # second call: from the cache
-    marker = json.loads((p/data.MARKER).read_text())
+    marker = json.loads((p/download.MARKER).read_text())
     assert marker['files'] == 16 and marker['size'] == 'tiny'
     assert get_dataset('toy', size='small') == data_dir/'offline'/'small'/'toy' and toy_builder == ['tiny', 'small']
     assert sorted(q.name for q in p.parent.iterdir()) == ['toy']   # no temporary folder left
@@ -62,9 +62,9 @@ def test_full_preset_without_a_full_source_builds_the_full_sample(data_dir, toy_
     assert get_dataset('toy', size='full') == data_dir/'offline'/'full'/'toy' and toy_builder == ['full']
 
 def test_full_preset_prefers_fetched_data(data_dir, toy_builder, monkeypatch):
-    monkeypatch.setitem(data.DATASETS, 'toy', DataSource('toy', 'toy', filename='toy.tgz', manual='by hand'))
+    monkeypatch.setitem(download.DATASETS, 'toy', DataSource('toy', 'toy', filename='toy.tgz', manual='by hand'))
     with pytest.raises(DataError, match=r'downloads/toy.tgz'): get_dataset('toy', size='full')
-    full = data_dir/'full'/'toy'; png_folder(full); data._write_marker(full, name='toy')
+    full = data_dir/'full'/'toy'; png_folder(full); download._write_marker(full, name='toy')
     assert get_dataset('toy', size='full') == full
     assert get_dataset('toy', size='tiny') == data_dir/'offline'/'tiny'/'toy'   # tiny stays tiny
     assert toy_builder == ['tiny']
@@ -79,8 +79,8 @@ def test_an_incomplete_cache_folder_is_moved_aside_not_deleted(data_dir, toy_bui
 def test_a_failing_builder_leaves_nothing(data_dir, monkeypatch):
     def broken(dest, size, seed=42):
         (Path(dest)/'half.txt').write_text('x'); raise RuntimeError('builder crashed')
-    monkeypatch.setattr(offline, 'OFFLINE_BUILDERS', {'toy': broken}, raising=False)
-    monkeypatch.setitem(data.DATASETS, 'toy', DataSource('toy', 'toy'))
+    monkeypatch.setattr(download, 'OFFLINE_BUILDERS', {'toy': broken}, raising=False)
+    monkeypatch.setitem(download.DATASETS, 'toy', DataSource('toy', 'toy'))
     with pytest.raises(RuntimeError, match='builder crashed'): get_dataset('toy')
     assert list((data_dir/'offline'/'tiny').iterdir()) == []
 
@@ -92,8 +92,8 @@ def _race(barrier, log, out, nap, n):
             (Path(dest)/'train'/'a').mkdir(parents=True, exist_ok=True)
             (Path(dest)/'train'/'a'/f'{i}.txt').write_text(str(i)); time.sleep(nap)
         return dest
-    offline.OFFLINE_BUILDERS = {'toy': slow}
-    data.DATASETS['toy'] = DataSource('toy', 'toy')
+    download.OFFLINE_BUILDERS = {'toy': slow}
+    download.DATASETS['toy'] = DataSource('toy', 'toy')
     (barrier/str(os.getpid())).touch()
     t0 = time.time()
     while len(list(barrier.iterdir())) < n and time.time() - t0 < 60: time.sleep(0.005)
@@ -168,7 +168,7 @@ def test_verify_images_quarantines_and_journals(tmp_path):
     (q/'train'/'a').mkdir(parents=True); (q/'train'/'a'/'trunc.png').write_text('an earlier one')   # a name clash
     rep = verify_images(root, quarantine=q)
     assert set(rep.bad) == bad and set(rep.moved) == bad and rep.checked == 18
-    assert rep.moved[root/'train'/'a'/'trunc.png'] == q/'train'/'a'/'trunc-1.png'    # collision-safe
+    assert rep.moved[root/'train'/'a'/'trunc.png'] == q/'train'/'a'/'trunc_1.png'    # collision-safe
     assert rep.moved[root/'valid'/'b'/'html.png'] == q/'valid'/'b'/'html.png'        # relative path kept
     assert (q/'train'/'a'/'trunc.png').read_text() == 'an earlier one'               # nothing overwritten
     assert (q/'valid'/'b'/'html.png').read_text() == '<html>404</html>'              # moved, not deleted
@@ -288,3 +288,49 @@ def test_fetch_script_checks_a_dropped_archive(data_dir, capsys):
     assert (data_dir/'downloads'/'human_numbers.tgz').read_bytes() == b'a truncated download'   # kept
     with pytest.raises(SystemExit): _script('fetch').main(['no_such_set'])
     assert 'unknown dataset(s) no_such_set' in capsys.readouterr().err
+
+# ---------------------------------------------------------------- free_name: the one collision-safe renamer
+from course_lib.data import free_name
+
+def test_free_name_numbers_past_files_and_promised_names(tmp_path):
+    assert free_name(tmp_path/'a.png') == tmp_path/'a.png'
+    (tmp_path/'a.png').touch(); (tmp_path/'a_1.png').touch()
+    assert free_name(tmp_path/'a.png') == tmp_path/'a_2.png'
+    assert free_name(tmp_path/'a.png', taken=[tmp_path/'a_2.png', str(tmp_path/'a_3.png')]) == tmp_path/'a_4.png'
+    (tmp_path/'link.png').symlink_to(tmp_path/'nowhere')                      # a dangling link is taken too
+    assert free_name(tmp_path/'link.png') == tmp_path/'link_1.png'
+    assert free_name(tmp_path/'README') == tmp_path/'README'                   # no extension
+    (tmp_path/'README').touch(); assert free_name(tmp_path/'README') == tmp_path/'README_1'
+
+@pytest.mark.parametrize('stem', ['x' * 300, 'é' * 200, '猫' * 100])
+def test_free_name_fits_the_file_system_limit(tmp_path, stem):
+    "A too-long name (in bytes, not characters) is shortened, keeps its extension, stays unique; the OS accepts it."
+    import os
+    limit = os.pathconf(tmp_path, 'PC_NAME_MAX')
+    with pytest.raises(OSError): (tmp_path/f'{stem}.jpeg').touch()            # the oracle: the OS refuses the original
+    names = []
+    for _ in range(12):                                                       # past _9: the number grows a digit
+        q = free_name(tmp_path/f'{stem}.jpeg')
+        assert q.suffix == '.jpeg' and len(q.name.encode()) <= limit and q not in names
+        q.touch(); names.append(q)                                            # the OS accepts every one
+    assert names[-1].name.endswith('_11.jpeg')
+
+def test_free_name_refuses_an_extension_longer_than_the_limit(tmp_path):
+    with pytest.raises(DataError, match='longer than'): data._fit('a', '.' + 'x' * 300, 255)
+
+def test_verify_images_never_overwrites_in_the_quarantine(tmp_path):
+    root = png_folder(tmp_path/'ds', {'train': {'a': 5}})
+    (root/'train'/'a'/'bad.png').write_bytes(b'no'); q = tmp_path/'q'
+    (q/'train'/'a').mkdir(parents=True); (q/'train'/'a'/'bad.png').write_text('an earlier one, keep')
+    rep = verify_images(root, quarantine=q)
+    assert rep.moved[root/'train'/'a'/'bad.png'] == q/'train'/'a'/'bad_1.png'
+    assert (q/'train'/'a'/'bad.png').read_text() == 'an earlier one, keep'
+
+# ---------------------------------------------------------------- loaders leave the global generator alone
+def test_loaders_from_datasets_do_not_move_the_global_generator(tmp_path):
+    root = png_folder(tmp_path/'ds')
+    dls = DataLoaders.from_folder(root, bs=4, num_workers=0)
+    torch.manual_seed(0); a = torch.rand(1)
+    torch.manual_seed(0); list(dls.train); list(dls.valid); b = torch.rand(1)
+    assert torch.equal(a, b)
+    assert dls.valid.generator is not None and dls.train.generator is not None

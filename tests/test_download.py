@@ -4,8 +4,8 @@ import hashlib, http.server, io, os, socketserver, tarfile, threading, time, zip
 from pathlib import Path
 import pytest
 import course_lib.core as core
-import course_lib.data as data
-from course_lib.data import (download, extract, fetch, DataSource, DataError, DownloadError, ChecksumError,
+import course_lib.download as data
+from course_lib.download import (download, extract, fetch, DataSource, DataError, DownloadError, ChecksumError,
                              UnsafeArchiveError, pinned_sha256)
 
 # ---------------------------------------------------------------- a local server the tests start and stop
@@ -18,12 +18,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         r = ROUTES.get(self.path)
         if r is None: return self.send_error(404)
         if r.get('delay'): time.sleep(r['delay'])
+        if r.get('action'): return _misbehave(self, r['action'])
+        if r.get('location'):   # a redirect
+            self.send_response(r.get('status', 302)); self.send_header('Location', r['location'])
+            self.send_header('Content-Length', '0'); self.end_headers(); return
         body = r['body']
         try:
             self.send_response(r.get('status', 200))
             self.send_header('Content-Length', str(r.get('length') or len(body)))
             self.end_headers(); self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError): pass   # the client gave up (timeout test)
+
+def _misbehave(h, action):
+    "Transport failures a real network produces: a reset, a silent close, an answer that is not HTTP."
+    import socket, struct
+    if action == 'reset':     # RST instead of an answer (SO_LINGER 0 makes close() send a reset)
+        h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    elif action == 'garbage':
+        h.wfile.write(b'SSH-2.0-OpenSSH_9.6\r\n'); h.wfile.flush()
+    elif action == 'reset_midway':   # headers and half the body, then a reset
+        h.send_response(200); h.send_header('Content-Length', '100000'); h.end_headers()
+        h.wfile.write(b'x' * 50_000); h.wfile.flush()
+        h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    h.close_connection = True
+    try: h.connection.shutdown(socket.SHUT_RDWR) if action != 'reset' and action != 'reset_midway' else None
+    except OSError: pass
+    h.connection.close()
 
 @pytest.fixture(scope='module')
 def server():
@@ -191,7 +211,7 @@ def test_zip_symlink_is_refused(tmp_path):
 def test_archive_past_the_size_limit_is_refused(tmp_path):
     arc = tmp_path/'big.tgz'; arc.write_bytes(make_tar([('big.bin', b'\0' * 100_000, None, tarfile.REGTYPE)]))
     assert arc.stat().st_size < 1000   # it compresses to almost nothing ...
-    with pytest.raises(UnsafeArchiveError, match='would expand to 100,000 bytes, more than the limit of 10,000'):
+    with pytest.raises(UnsafeArchiveError, match=r"would expand to more than 100,000 bytes \(member 'big.bin'\), more than the limit of 10,000 bytes"):
         extract(arc, tmp_path/'target', max_bytes=10_000)   # ... but expands past the limit
     zarc = tmp_path/'big.zip'; zarc.write_bytes(make_zip([('big.bin', b'\0' * 100_000)]))
     with pytest.raises(UnsafeArchiveError, match='more than the limit'): extract(zarc, tmp_path/'target', max_bytes=10_000)
@@ -289,3 +309,50 @@ def test_fetch_reports_a_changed_layout(server, data_dir, monkeypatch):
     _register(monkeypatch, url=server + '/toy.tgz', root='not-there')
     with pytest.raises(DataError, match="no folder 'not-there' \\(found: pkg\\)"): fetch('toy', quiet=True, timeout=1, retries=0)
     assert listing(data_dir/'full') == []
+
+# ---------------------------------------------------------------- every transport failure: DownloadError, nothing on disk
+def _redirect_chain(n):
+    for i in range(n): serve(f'/hop/{i}', b'', location=f'/hop/{i + 1}')
+    serve(f'/hop/{n}', GOOD)
+
+@pytest.mark.parametrize('route, setup, message, attempts', [   # attempts: requests the route saw
+    ('/loop', lambda base: serve('/loop', b'', location='/loop'), 'redirects in a loop', 31),       # 30 redirects, once
+    ('/pingpong', lambda base: (serve('/pingpong', b'', location='/pong'), serve('/pong', b'', location='/pingpong')),
+     'redirects in a loop', 16),
+    ('/hop/0', lambda base: _redirect_chain(40), 'more than 30 times', 1),
+    ('/to-file', lambda base: serve('/to-file', b'', location='file:///etc/passwd'), 'cannot be downloaded', 1),
+    ('/to-bad', lambda base: serve('/to-bad', b'', location='http://[::1:80/x'), 'cannot be downloaded', 1),
+    ('/reset', lambda base: serve('/reset', b'', action='reset'), 'could not connect|connection', 2),
+    ('/garbage', lambda base: serve('/garbage', b'', action='garbage'), 'could not connect|connection', 2),
+    ('/reset-midway', lambda base: serve('/reset-midway', b'', action='reset_midway'), 'truncated|connection', 2),
+])
+def test_transport_failures_end_in_download_error_and_leave_nothing(server, tmp_path, route, setup, message, attempts):
+    setup(server)
+    with pytest.raises(DownloadError, match=message):
+        download(server + route, tmp_path/'x.tgz', **FAST)
+    assert HITS[route] == attempts            # a redirect loop or a bad address is not retried (retries=1); a reset is
+    assert listing(tmp_path) == []            # no .part, no dest
+
+@pytest.mark.parametrize('url, message', [
+    ('http://', 'cannot be downloaded'), ('htp://example.org/x.tgz', 'cannot be downloaded'),
+    ('example.org/x.tgz', 'cannot be downloaded'), ('http://[::1/x.tgz', 'cannot be downloaded'), ('', 'cannot be downloaded'),
+])
+def test_bad_addresses_end_in_download_error(tmp_path, url, message):
+    with pytest.raises(DownloadError, match=message): download(url, tmp_path/'x.tgz', **FAST)
+    assert listing(tmp_path) == []
+
+def test_tls_failure_ends_in_download_error(server, tmp_path):
+    "https:// to a server that speaks plain HTTP: the TLS handshake fails, as it does behind a captive portal."
+    serve('/good.tgz', GOOD)
+    with pytest.raises(DownloadError, match=r'secure \(TLS\) connection .* failed.*Retrying will not help'):
+        download(server.replace('http://', 'https://') + '/good.tgz', tmp_path/'x.tgz', **FAST)
+    assert listing(tmp_path) == []
+
+def test_fetch_adds_the_offline_help_to_every_transport_failure(server, data_dir, monkeypatch):
+    serve('/loop', b'', location='/loop')
+    for url in (server + '/loop', server.replace('http://', 'https://') + '/good.tgz', 'htp://nowhere/toy.tgz'):
+        _register(monkeypatch, builder='digits', url=url, filename='toy.tgz', root='pkg')
+        with pytest.raises(DownloadError) as e: fetch('toy', quiet=True, timeout=0.5, retries=0)
+        msg = str(e.value)
+        assert 'No internet here?' in msg and str(data_dir/'downloads'/'toy.tgz') in msg and 'COURSE_SIZE=small' in msg, msg
+        assert not (data_dir/'downloads').exists() or listing(data_dir/'downloads') == []

@@ -1,4 +1,4 @@
-"Fast checks of course_lib.init: norms against torch (train/eval/gradients), hooks, ActivationStats, GeneralRelu, LSUV."
+"Fast checks of course_lib.init: norms against torch (train/eval/gradients), hooks (from course_lib.hooks) as lesson 11 uses them, ActivationStats, GeneralRelu, LSUV."
 import math
 from functools import partial
 
@@ -10,7 +10,9 @@ from torch import nn
 import torch.nn.functional as F
 from fastcore.test import test_close as assert_close
 
-from course_lib.init import (Hook, Hooks, find_modules, ActivationStats, GeneralRelu, init_weights,
+from course_lib.cnn import conv_block
+from course_lib.hooks import Hook, Hooks, find_modules
+from course_lib.init import (ActivationStats, GeneralRelu, init_weights,
                              BatchNorm, LayerNorm, InstanceNorm, GroupNorm, lsuv_init)
 
 
@@ -18,11 +20,9 @@ def n_hooks(model): return sum(len(m._forward_hooks) for m in model.modules())
 
 
 def small_cnn(act=nn.ReLU, norm=None):
-    def block(ni, nf, stride):
-        layers = [nn.Conv2d(ni, nf, 3, stride, 1, bias=norm is None)]
-        if norm is not None: layers.append(norm(nf))
-        return [*layers, act()]
-    return nn.Sequential(*block(1, 4, 1), *block(4, 8, 2), *block(8, 16, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    "Lesson 11's kind of CNN, from lesson 04's conv_block: three blocks, global average pooling, a linear head."
+    return nn.Sequential(conv_block(1, 4, stride=1, act=act, norm=norm), conv_block(4, 8, act=act, norm=norm),
+                         conv_block(8, 16, act=act, norm=norm), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
 
 
 def compare_norms(ours, theirs, shape, n_train=3, eps=1e-5, seed=0):

@@ -1,4 +1,5 @@
-"""The Learner, its callbacks, our optimizers and schedules (checked against torch), and the LR finder."""
+"""The Learner, its callbacks and Recorder, freezing and checkpoints; our optimizers and schedules (checked against torch),
+fine_tune, and the LR finder."""
 import math
 from copy import deepcopy
 from functools import partial
@@ -14,7 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 from fastcore.test import test_close as assert_close, test_eq as assert_eq
 
+from collections import OrderedDict
+
 from course_lib.learner import *
+from course_lib.optim import *
+from course_lib.schedule import *
+from course_lib.lr_find import *
 
 
 def make_dls(n_train=160, n_valid=64, bs=16, seed=0, n_in=10, n_out=3):
@@ -30,6 +36,21 @@ def make_dls(n_train=160, n_valid=64, bs=16, seed=0, n_in=10, n_out=3):
 def make_model(seed=0, n_in=10, n_out=3):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(n_in, 16), nn.ReLU(), nn.Linear(16, n_out))
+
+def compare_optimizers(ours, theirs, n_steps=25, seed=0, model=None, groups=None):
+    "Train two copies of a small model with `ours` and `theirs` (functions of parameter groups) on the same random batches; the largest parameter difference after each step."
+    g = torch.Generator().manual_seed(seed)
+    m1 = model if model is not None else nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+    m2 = deepcopy(m1)
+    split = groups or (lambda m: [list(m.parameters())])
+    o1, o2 = ours([{'params': ps} for ps in split(m1)]), theirs([{'params': ps} for ps in split(m2)])
+    diffs = []
+    for _ in range(n_steps):
+        x, y = torch.randn(16, 6, generator=g), torch.randint(0, 3, (16,), generator=g)
+        for m, o in ((m1, o1), (m2, o2)):
+            F.cross_entropy(m(x), y).backward(); o.step(); o.zero_grad()
+        diffs.append(max((p - q).abs().max().item() for p, q in zip(m1.parameters(), m2.parameters())))
+    return diffs
 
 class EventLog(Callback):
     def __init__(self): self.log = []
@@ -152,7 +173,32 @@ def test_get_preds_keeps_training_mode_and_raw_outputs():
 def test_progress_cb_console_runs():
     learn = learner(progress=True, metrics=[accuracy])
     learn.fit(1)
-    assert learn.cb(ProgressCB) is not None and len(learn.cb(ProgressCB).losses) == len(learn.dls.train)
+    assert learn.cb(ProgressCB) is not None and len(learn.recorder.losses) == len(learn.dls.train)
+
+def test_recorder_records_losses_lrs_and_history():
+    learn = learner(metrics=[accuracy], lr=0.2)
+    assert isinstance(learn.recorder, Recorder)
+    learn.fit(2)
+    rec, n = learn.recorder, len(learn.dls.train)
+    assert_eq(len(rec.losses), 2*n); assert_eq(rec.lrs, [0.2]*(2*n))
+    assert rec.history is learn.cb(MetricsCB).history and len(rec.history) == 2
+    assert_eq([x for x, _ in rec.valid_losses], [n, 2*n])
+    assert_eq([v for _, v in rec.valid_losses], [h['valid_loss'] for h in rec.history])
+    assert_close(np.mean(rec.losses[-n:]), rec.history[-1]['train_loss'], eps=1e-5)   # equal-sized batches
+    ax = rec.plot_loss()
+    assert_eq(len(ax.lines), 2)
+    learn.fit(1)                                          # a new fit starts a new record
+    assert_eq(len(rec.losses), n)
+
+def test_recorder_follows_a_schedule():
+    learn = learner(opt_func=partial(torch.optim.SGD, momentum=0.9))
+    learn.fit_one_cycle(1, 0.1)
+    assert_close(learn.recorder.lrs, one_cycle_schedule(len(learn.dls.train), 0.1)[0])
+
+def test_recorder_last_group_lr():
+    learn = learner(lr=[1e-3, 1e-2], splitter=lambda m: [list(m[0].parameters()), list(m[2].parameters())])
+    learn.fit(1)
+    assert_eq(set(learn.recorder.lrs), {1e-2})
 
 def test_lrs_for_groups():
     assert_eq(lrs_for_groups(0.1, 3), [0.1]*3)
@@ -353,3 +399,72 @@ def test_suggestions_match_fastai_on_same_curve():
         t_lrs, t_losses = torch.tensor(c_lrs), torch.tensor(c_losses)
         for ours, theirs in [(lr_valley, valley), (lr_steep, steep), (lr_minimum, minimum), (lr_slide, slide)]:
             assert_close(ours(c_lrs, c_losses), theirs(t_lrs, t_losses, n)[0], eps=1e-12)
+
+# ---------------------------------------------------------------- freezing, checkpoints, fine_tune
+
+def body_head_model(seed=0, n_in=10, n_out=3):
+    torch.manual_seed(seed)
+    return nn.Sequential(OrderedDict(body=nn.Sequential(nn.Linear(n_in, 16), nn.BatchNorm1d(16), nn.ReLU()),
+                                     head=nn.Linear(16, n_out)))
+
+def test_freeze_keeps_batchnorm_trainable_and_unfreeze_restores():
+    m = body_head_model()
+    freeze_body(m)
+    assert_eq([p.requires_grad for p in m.body.parameters()], [False, False, True, True])
+    assert all(p.requires_grad for p in m.head.parameters())
+    freeze_body(m, train_bn=False)
+    assert not any(p.requires_grad for p in m.body.parameters())
+    unfreeze(m)
+    assert all(p.requires_grad for p in m.parameters())
+    assert_eq([len(g) for g in body_head_splitter(m)], [4, 2])
+    with pytest.raises(AttributeError, match='body'): body_head_splitter(nn.Linear(2, 2))
+    with pytest.raises(AttributeError, match='body'): freeze_body(nn.Linear(2, 2))
+
+def test_frozen_body_does_not_move():
+    m = body_head_model()
+    w0, h0 = m.body[0].weight.detach().clone(), m.head.weight.detach().clone()
+    freeze_body(m)
+    learner(model=m, splitter=body_head_splitter).fit(1)
+    assert torch.equal(m.body[0].weight, w0) and not torch.equal(m.head.weight, h0)
+
+def test_save_load_round_trip(tmp_path):
+    m = body_head_model(1).eval()
+    path = save_model(m, tmp_path/'models'/'m.pth')
+    assert path.is_file() and not list(path.parent.glob('.*.tmp'))
+    fresh = load_model(body_head_model(2), path).eval()
+    x = torch.randn(4, 10)
+    with torch.no_grad(): assert_close(fresh(x), m(x), eps=1e-6)
+    with pytest.raises(FileNotFoundError, match='save_model'): load_model(body_head_model(), tmp_path/'missing.pth')
+    with pytest.raises(RuntimeError, match='same architecture'): load_model(make_model(), path)
+
+def test_save_overwrites_atomically_and_load_refuses_objects(tmp_path):
+    a, b = body_head_model(1), body_head_model(2)
+    path = save_model(a, tmp_path/'m.pth')
+    save_model(b, path)
+    assert_eq(sorted(p.name for p in tmp_path.iterdir()), ['m.pth'])
+    for k, v in load_model(body_head_model(3), path).state_dict().items(): assert_eq(v, b.state_dict()[k])
+    torch.save({'payload': SimpleNamespace(a=1)}, tmp_path/'bad.pth')
+    with pytest.raises(Exception, match='Weights only load failed'): load_model(body_head_model(), tmp_path/'bad.pth')
+
+def test_fine_tune_freezes_then_uses_discriminative_lrs():
+    class GroupLRs(Callback):
+        def before_fit(self, learn): self.lrs = []
+        def after_step(self, learn): self.lrs.append([g['lr'] for g in learn.opt.param_groups])
+    class BodyMoved(Callback):
+        def __init__(self): self.moved = []
+        def before_fit(self, learn): self.w0 = learn.model.body[0].weight.detach().clone()
+        def after_fit(self, learn): self.moved.append(not torch.equal(self.w0, learn.model.body[0].weight))
+    learn = learner(model=body_head_model(), splitter=body_head_splitter, opt_func=AdamW)
+    rec, moved = GroupLRs(), BodyMoved()
+    assert learn.fine_tune(2, 1e-2, freeze_epochs=1, lr_mult=10, cbs=[rec, moved]) is learn
+    assert_eq(moved.moved, [False, True])
+    lrs = np.array(rec.lrs)
+    assert_close(lrs[:, 1]/lrs[:, 0], np.full(len(lrs), 10.), eps=1e-6)
+    assert_close(list(lrs[:, 1]), one_cycle_schedule(2*len(learn.dls.train), 1e-2)[0])
+    assert all(p.requires_grad for p in learn.model.parameters())
+
+def test_learner_module_imports_no_widgets_or_matplotlib():
+    import subprocess, sys
+    code = "import sys, course_lib.learner; print(sorted(m for m in ('matplotlib', 'ipywidgets') if m in sys.modules))"
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip()
+    assert_eq(out, '[]')

@@ -11,7 +11,11 @@ import torch
 from torch import nn
 from fastcore.test import test_close as assert_close, test_eq as assert_eq
 
-from course_lib.learner import (Learner, LRFindResult, LRPicker, LRWidget, AdamW, one_cycle_schedule, suggest_lrs)
+from course_lib.learner import Learner
+from course_lib.optim import AdamW
+from course_lib.schedule import one_cycle_schedule
+from course_lib.lr_find import LRFindResult, suggest_lrs
+from course_lib.lr_widget import LRPicker, LRWidget
 
 
 def curve(n=100):

@@ -7,17 +7,20 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lab_harness import JupyterLab, chromium_available, write_notebook
+from lab_harness import JupyterLab, require_browser, write_notebook
 
-pytestmark = pytest.mark.skipif(not chromium_available(),
-                                reason='needs Debian chromium (/usr/bin/chromium) and the playwright package')
+@pytest.fixture(autouse=True)
+def _browser():
+    require_browser()            # skip with a reason on a laptop without a browser; fail in CI (CI=true)
 
 CELLS = ['''
 import json, os
 from types import SimpleNamespace
 import torch
 from torch import nn
-from course_lib.learner import Learner, LRWidget, AdamW
+from course_lib.learner import Learner
+from course_lib.optim import AdamW
+from course_lib.lr_widget import LRWidget
 torch.set_num_threads(1)
 g = torch.Generator().manual_seed(0)
 x, y = torch.randn(128, 5, generator=g), torch.randint(0, 3, (128,), generator=g)

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageFont
-import course_lib.offline as off
+import course_lib.offline_images as off_img, course_lib.offline_text as off_txt, course_lib.offline_tables as off_tab
+from course_lib.download import OFFLINE_BUILDERS
 
 NAMES = ['digits', 'rendered_digits', 'shapes', 'stdlib_corpus', 'human_numbers', 'reviews', 'auction', 'ratings',
          'ring', 'grace_hopper']
@@ -19,26 +20,26 @@ def tree_hash(root: Path) -> str:
 def built(tmp_path_factory):
     "Every dataset built once at `tiny` (shared by the tests below)."
     root = tmp_path_factory.mktemp('built')
-    return {n: b(root/n, 'tiny') for n, b in off.OFFLINE_BUILDERS.items()}
+    return {n: b(root/n, 'tiny') for n, b in OFFLINE_BUILDERS.items()}
 
 def test_registry_names_and_docstrings():
-    assert list(off.OFFLINE_BUILDERS) == NAMES
-    for name, b in off.OFFLINE_BUILDERS.items():
+    assert list(OFFLINE_BUILDERS) == NAMES
+    for name, b in OFFLINE_BUILDERS.items():
         assert b.__name__ == f'build_{name}'
         assert b.__doc__.startswith(('REAL', 'GENERATED')), name
 
 @pytest.mark.parametrize('name', NAMES)
 def test_rebuild_gives_same_bytes(name, built, tmp_path):
-    again = off.OFFLINE_BUILDERS[name](tmp_path/name, 'tiny')
+    again = OFFLINE_BUILDERS[name](tmp_path/name, 'tiny')
     assert again == tmp_path/name
     assert tree_hash(again) == tree_hash(built[name])
 
 @pytest.mark.parametrize('name', ['shapes', 'auction', 'ratings', 'ring'])
 def test_seed_changes_generated_data(name, built, tmp_path):
-    assert tree_hash(off.OFFLINE_BUILDERS[name](tmp_path/name, 'tiny', seed=1)) != tree_hash(built[name])
+    assert tree_hash(OFFLINE_BUILDERS[name](tmp_path/name, 'tiny', seed=1)) != tree_hash(built[name])
 
 def test_unknown_size_is_refused(tmp_path):
-    with pytest.raises(ValueError, match='tiny, small, full'): off.build_ring(tmp_path/'ring', 'huge')
+    with pytest.raises(ValueError, match='tiny, small, full'): off_tab.build_ring(tmp_path/'ring', 'huge')
 
 def _count(root, pattern): return sum(1 for p in root.rglob(pattern) if p.is_file())
 
@@ -47,32 +48,32 @@ def test_digits_layout_and_pixels(built):
     for split in ('train', 'valid'): assert sorted(p.name for p in (root/split).iterdir()) == [str(d) for d in range(10)]
     n_train, n_valid = _count(root/'train', '*.png'), _count(root/'valid', '*.png')
     assert n_train + n_valid == 1000 and n_valid == 200
-    ims, labels = off.load_digits_arrays()
+    ims, labels = off_img.load_digits_arrays()
     assert ims.shape == (1797, 8, 8) and ims.dtype == np.uint8 and ims.max() == 255
     for p in list((root/'train'/'7').iterdir())[:5]:
         assert np.array_equal(np.asarray(Image.open(p)), ims[int(p.stem)]) and labels[int(p.stem)] == 7
 
 def test_digits_match_scikit_learn():
     from sklearn.datasets import load_digits
-    ims, labels = off.load_digits_arrays()
+    ims, labels = off_img.load_digits_arrays()
     d = load_digits()
     assert np.array_equal(labels, d.target)
     assert np.abs(ims - d.images * 255 / 16).max() <= 0.5
 
 def test_ink_check_skips_fonts_without_digits():
-    fonts_dir = off._font_dir()
+    fonts_dir = off_img._font_dir()
     empty = ImageFont.truetype(str(fonts_dir/'DejaVuSansDisplay.ttf'), 32)   # has no digit glyphs
-    assert off.glyph_ink(empty, '5') == 0
-    assert off.glyph_ink(ImageFont.truetype(str(fonts_dir/'DejaVuSans.ttf'), 32), '5') > 0.01
-    assert not off.font_draws_digits(fonts_dir/'DejaVuSansDisplay.ttf')     # draws nothing
-    assert not off.font_draws_digits(fonts_dir/'LastResortHE-Regular.ttf')  # one box for every digit
-    assert not off.font_draws_digits(fonts_dir/'cmsy10.ttf')                # symbols at the digit codes
-    assert off.font_draws_digits(fonts_dir/'DejaVuSans.ttf')
-    fonts = off.digit_fonts()
+    assert off_img.glyph_ink(empty, '5') == 0
+    assert off_img.glyph_ink(ImageFont.truetype(str(fonts_dir/'DejaVuSans.ttf'), 32), '5') > 0.01
+    assert not off_img.font_draws_digits(fonts_dir/'DejaVuSansDisplay.ttf')     # draws nothing
+    assert not off_img.font_draws_digits(fonts_dir/'LastResortHE-Regular.ttf')  # one box for every digit
+    assert not off_img.font_draws_digits(fonts_dir/'cmsy10.ttf')                # symbols at the digit codes
+    assert off_img.font_draws_digits(fonts_dir/'DejaVuSans.ttf')
+    fonts = off_img.digit_fonts()
     assert len(fonts) >= 10 and fonts == tuple(sorted(fonts))
     for f in fonts:                                                           # every font kept draws every digit
         font = ImageFont.truetype(str(f), 32)
-        assert min(off.glyph_ink(font, str(d)) for d in range(10)) > 0.005, f.name
+        assert min(off_img.glyph_ink(font, str(d)) for d in range(10)) > 0.005, f.name
 
 def test_rendered_digits_look_like_mnist(built):
     root = built['rendered_digits']
@@ -110,15 +111,15 @@ def test_stdlib_corpus_is_parsed_not_imported(built, monkeypatch):
     assert 'antigravity' not in sys.modules
     text = (built['stdlib_corpus']/'train.txt').read_text() + (built['stdlib_corpus']/'valid.txt').read_text()
     assert len(text.split()) > 2000 and '>>>' not in text
-    assert off.english_paragraphs('x = 1\n\nSee also: foo, bar.') == []
-    assert off.english_paragraphs('Return the value of the key if it is in the table.') == \
+    assert off_txt.english_paragraphs('x = 1\n\nSee also: foo, bar.') == []
+    assert off_txt.english_paragraphs('Return the value of the key if it is in the table.') == \
         ['Return the value of the key if it is in the table.']
-    assert all('site-packages' not in p.parts for p in off.stdlib_sources())
+    assert all('site-packages' not in p.parts for p in off_txt.stdlib_sources())
 
 def test_human_numbers(built):
-    assert off.number_words(8102) == 'eight thousand one hundred two'
-    assert off.number_words(0) == 'zero' and off.number_words(70) == 'seventy' and off.number_words(115) == 'one hundred fifteen'
-    with pytest.raises(ValueError): off.number_words(1_000_000)
+    assert off_txt.number_words(8102) == 'eight thousand one hundred two'
+    assert off_txt.number_words(0) == 'zero' and off_txt.number_words(70) == 'seventy' and off_txt.number_words(115) == 'one hundred fifteen'
+    with pytest.raises(ValueError): off_txt.number_words(1_000_000)
     tr = (built['human_numbers']/'train.txt').read_text().splitlines()
     va = (built['human_numbers']/'valid.txt').read_text().splitlines()
     assert tr[0] == 'one' and len(tr) == 1000 and va[0] == 'one thousand one' and len(va) == 300
@@ -128,14 +129,14 @@ def test_reviews_layout_and_labels(built):
     for split, n in (('train', 150), ('test', 100)):
         for label in ('pos', 'neg'): assert _count(root/split/label, '*.txt') == n
     assert _count(root/'unsup', '*.txt') == 200
-    d = off.Draws(np.random.default_rng(0))
+    d = off_img.Draws(np.random.default_rng(0))
     for _ in range(200):                       # single-opinion reviews: the label follows the rules
-        text, y = off.review_text(d)
+        text, y = off_txt.review_text(d)
         ops = [s for s in text.split('. ') if not any(w in s for w in ('directed', 'runs about', 'based on', 'came out', 'picked', 'watched it', 'saw it', 'played by'))]
         if len(ops) != 1: continue
         s = ops[0].split(', but ')[-1].split(', ')[-1]          # the part of a contrast that counts
         words = set(re.findall(r'\w+', s))
-        positive = bool(words & set(off._GOOD + ('liked', 'loved', 'enjoyed'))) or 'not hate' in s or 'not mind' in s
+        positive = bool(words & set(off_txt._GOOD + ('liked', 'loved', 'enjoyed'))) or 'not hate' in s or 'not mind' in s
         negated = bool(words & {'not', 'never', 'hardly'}) and 'did not' not in s
         assert y == int(positive != negated), text
 

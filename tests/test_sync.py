@@ -53,3 +53,39 @@ def test_modules_import_only_lower_numbered():
                 if other in nums and other != mod and nums[other] >= n:
                     bad.append(f'{mod} (notebook {n}) imports {other} (notebook {nums[other]})')
     assert not bad, '\n'.join(bad)
+
+def _default_exp(nb: Path):
+    import json
+    for c in json.loads(nb.read_text())['cells']:
+        m = re.search(r'^#\|\s*default_exp\s+(\S+)', ''.join(c['source']), re.M)
+        if c['cell_type'] == 'code' and m: return m.group(1)
+    return None
+
+def _readme_map():
+    "notebook -> module from the README's notebook map table (`—` for a notebook that exports nothing)."
+    text = (ROOT/'README.md').read_text()
+    m = re.search(r'^## Notebook map.*?\n(.*?)(?=^## |\Z)', text, re.S | re.M)
+    assert m, 'README.md needs a "## Notebook map" section: notebook -> module -> its one job'
+    rows = {}
+    for line in m.group(1).splitlines():
+        cells = [c.strip() for c in line.strip().strip('|').split('|')]
+        if len(cells) >= 3 and cells[0].startswith('`'):
+            nb, mod = cells[0].strip('`'), cells[1].strip('`')
+            assert nb not in rows, f'{nb} is listed twice in the README notebook map'
+            assert cells[2], f'{nb}: the README notebook map should say the module\'s one job'
+            rows[nb] = None if mod in ('—', '-', '') else mod
+    return rows
+
+def test_readme_notebook_map_matches_default_exp():
+    nbs = {p.stem: _default_exp(p) for p in (ROOT/'nbs').glob('*.ipynb')}
+    readme = _readme_map()
+    missing = sorted(set(nbs) - set(readme)); extra = sorted(set(readme) - set(nbs))
+    wrong = sorted(f'{n}: README says {readme[n]}, notebook exports {nbs[n]}' for n in set(nbs) & set(readme)
+                   if readme[n] != nbs[n] and not (n == 'index' and readme[n] in ('__init__', 'course_lib')))
+    assert not (missing or extra or wrong), (f'README notebook map out of sync. Missing: {missing}; '
+                                             f'not a notebook: {extra}; wrong module: {wrong}')
+
+def test_one_module_per_notebook():
+    mods = [m for m in (_default_exp(p) for p in (ROOT/'nbs').glob('*.ipynb')) if m]
+    dup = sorted({m for m in mods if mods.count(m) > 1})
+    assert not dup, f'modules exported by more than one notebook: {dup}'
