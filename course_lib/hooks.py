@@ -9,6 +9,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .core import show_image
+from .cnn import resnet_small
 from .exercises import exercise
 
 # %% auto #0
@@ -85,7 +86,6 @@ def _check_record_stats(fn):
           '`.retain_grad()` on it; run the model, backpropagate the score of `cls` summed over the batch, then weight the '
           'output by its gradient averaged over the grid.')
 def _check_grad_cam(fn):
-    from course_lib.cnn import resnet_small
     torch.manual_seed(0)
     model = resnet_small(n_in=1, n_out=5)
     with torch.no_grad():

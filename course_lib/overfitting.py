@@ -71,8 +71,8 @@ class Dropout(nn.Module):
         self.p = p
     def forward(self, x):
         if not self.training or self.p == 0: return x
-        mask = torch.empty_like(x).bernoulli_(1 - self.p)
-        return x*mask/(1 - self.p)
+        mask = torch.empty_like(x).bernoulli_(1 - self.p)/(1 - self.p)     # kept: 1/(1-p), dropped: 0
+        return x*mask
     def extra_repr(self): return f'p={self.p}'
 
 # %% ../nbs/06_overfitting.ipynb #f015

@@ -7,11 +7,21 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+import lab_harness
 from lab_harness import JupyterLab, require_browser, write_notebook
 
-@pytest.fixture(autouse=True)
-def _browser():
+@pytest.fixture
+def browser():
     require_browser()            # skip with a reason on a laptop without a browser; fail in CI (CI=true)
+
+@pytest.mark.parametrize('ci', ['true', ''])
+def test_browser_tests_never_skip_in_ci(monkeypatch, ci):
+    "Without a browser: skipped, with the reason, on a laptop; a failure in CI."
+    monkeypatch.setattr(lab_harness, 'CHROMIUM', '/nonexistent/chromium')
+    monkeypatch.setenv('CI', ci)
+    with pytest.raises(BaseException) as e: require_browser()      # skip and fail are both BaseExceptions
+    assert e.type is (pytest.fail.Exception if ci else pytest.skip.Exception), e.type
+    assert '/nonexistent/chromium is missing' in str(e.value)
 
 CELLS = ['''
 from pathlib import Path
@@ -35,7 +45,7 @@ def wait_for_file(path, timeout=30):
     while not path.exists() and time.time() < deadline: time.sleep(0.2)
     return path.exists()
 
-def test_relabel_through_the_rendered_widget(tmp_path):
+def test_relabel_through_the_rendered_widget(tmp_path, browser):
     write_notebook(tmp_path/'clean.ipynb', CELLS)
     src, dst = tmp_path/'pets/train/cat/img1.png', tmp_path/'pets/train/dog/img1.png'   # img1: the highest loss
     with JupyterLab(tmp_path) as lab, lab.browser() as page:

@@ -80,7 +80,7 @@ def test_cnn_head_is_global_average_pooling_then_linear():
     assert torch.allclose(head(x), head[-1](x.mean((2, 3))), atol=1e-6)
 
 
-def test_num_features_keeps_training_mode_and_device():
+def test_num_features_keeps_training_mode():
     body = resnet_small(n_in=3).body.train()
     assert num_features(body) == 32 and body.training
     assert num_features(nn.Sequential(nn.Conv2d(3, 5, 1))) == 5

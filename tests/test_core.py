@@ -61,3 +61,34 @@ def test_import_course_lib_checks_the_pair():
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert 'torch' in r.stdout and 'torchvision' in r.stdout
+
+def test_seed_everything_switches_deterministic_algorithms_and_back(monkeypatch):
+    import torch
+    monkeypatch.delenv('CUBLAS_WORKSPACE_CONFIG', raising=False)
+    try:
+        core.seed_everything(3, deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ['CUBLAS_WORKSPACE_CONFIG'] == ':4096:8'
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    finally:
+        core.seed_everything()
+    assert not torch.are_deterministic_algorithms_enabled()
+
+def test_seeded_generator_uses_the_course_seed(monkeypatch, tmp_path):
+    import torch
+    _settings(monkeypatch, COURSE_SEED='123')
+    assert torch.equal(torch.rand(4, generator=core.seeded_generator()), torch.rand(4, generator=torch.Generator().manual_seed(123)))
+    assert torch.equal(torch.rand(4, generator=core.seeded_generator(7)), torch.rand(4, generator=torch.Generator().manual_seed(7)))
+
+@pytest.mark.skipif(sys.platform != 'linux', reason='workers over a class defined in a test need fork')
+def test_seeded_loader_workers_draw_the_same_numbers_every_run():
+    "The worker seeds come from the loader's generator: two runs with the same seed give the same numbers in workers."
+    import random, numpy as np, torch
+    from torch.utils.data import DataLoader
+    class Items(torch.utils.data.Dataset):
+        def __len__(self): return 6
+        def __getitem__(self, i): return torch.tensor([random.random(), np.random.rand(), torch.rand(()).item()])
+    run = lambda s: torch.cat(list(DataLoader(Items(), batch_size=2, num_workers=2, multiprocessing_context='fork',
+                                              generator=core.seeded_generator(s))))
+    a, b, c = run(1), run(1), run(2)
+    assert torch.equal(a, b) and not torch.equal(a, c)

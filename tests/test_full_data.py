@@ -88,6 +88,9 @@ def test_digits_full_is_mnist_png_and_loads_like_the_lessons(server, full, monke
     xb, yb = DataLoaders.from_tensors(xt, yt, xv, yv, bs=8, classes=classes).one_batch()
     assert xb.shape == (8, 1, 28, 28) and yb.shape == (8,)
     assert get_dataset('digits') == path                                   # fetched once, then from the folder
+    from collections import Counter                                          # lesson 01's look at the folders
+    counts = Counter((f.parent.parent.name, f.parent.name) for f in get_image_files(path))
+    assert sorted({split for split, _ in counts}) == ['train', 'valid'] and sorted({l for _, l in counts}) == classes
 
 IMAGENETTE = ['n01440764', 'n02102040', 'n02979186', 'n03000684', 'n03028079', 'n03394916', 'n03417042', 'n03425413',
               'n03445777', 'n03888605']
@@ -116,6 +119,11 @@ def test_imagenette_full_loads_like_lesson_04c(server, full, monkeypatch):
     assert xv.shape == (4, 3, 160, 160) and yv.tolist() == [0, 1, 2, 3]
     grey = next(f for f in files if f.stem.endswith('grey'))
     assert ImageFileDataset([grey], iclasses, size=160, mode='RGB')[0][0].shape == (3, 160, 160)   # grey -> 3 channels
+    # and fastai's loader, as lessons 04c and 06 call it on the same folder
+    from fastai.vision.all import ImageDataLoaders, Resize
+    fdls = ImageDataLoaders.from_folder(ipath, valid='valid', item_tfms=Resize(64), bs=4, num_workers=0)
+    assert list(fdls.vocab) == IMAGENETTE and len(fdls.train_ds) == 21 and len(fdls.valid_ds) == 10
+    assert fdls.one_batch()[0].shape == (4, 3, 64, 64)
 
 def test_pets_full_layout_and_labels_from_file_names(server, full, monkeypatch):
     "oxford-iiit-pet.tgz: images/<Breed>_<n>.jpg (cats capitalised), a few .mat files among them, and annotations/."
@@ -144,7 +152,10 @@ def test_human_numbers_full(server, full, monkeypatch):
     publish(server, monkeypatch, 'human_numbers', tgz(files))
     path = get_dataset('human_numbers')
     assert tree(path) == tree(_offline_layout('human_numbers')) == ['train.txt', 'valid.txt']
-    assert (path/'train.txt').read_text().split()[:3] == ['one', 'two', 'three']
+    def read_numbers(path):   # lesson 07's reader
+        return ' . '.join(l.strip() for l in Path(path).read_text(encoding='utf-8').splitlines() if l.strip()).split(' ')
+    assert read_numbers(path/'train.txt')[:5] == ['one', '.', 'two', '.', 'three']
+    assert read_numbers(path/'valid.txt')[-3:] == ['hundred', 'ninety', 'nine']              # ... nine thousand nine hundred ninety nine
 
 def test_wikitext_full_becomes_the_corpus_layout(server, full, monkeypatch):
     "wikitext-103-raw-v1.zip: wikitext-103-raw/wiki.{train,valid,test}.raw, renamed to train.txt and valid.txt."
@@ -153,20 +164,26 @@ def test_wikitext_full_becomes_the_corpus_layout(server, full, monkeypatch):
     publish(server, monkeypatch, 'stdlib_corpus', zipped(files))
     path = get_dataset('stdlib_corpus')
     assert set(tree(_offline_layout('stdlib_corpus'))) <= set(tree(path)) == {'train.txt', 'valid.txt', 'wiki.test.raw'}
-    assert 'Senjō' in (path/'train.txt').read_text(encoding='utf-8')
+    from itertools import islice
+    def read_lines(path, n=None):   # lesson 07's reader
+        with open(path, encoding='utf-8') as f: return [l.strip() for l in islice((l for l in f if l.strip()), n)]
+    texts = read_lines(path/'train.txt', 10)
+    assert len(texts) == 10 and texts[1].startswith('Senjō no Valkyria 3')
 
 def test_imdb_full_has_the_review_layout(server, full, monkeypatch):
     "imdb.tgz: imdb/{train,test}/{pos,neg}/<id>_<stars>.txt, imdb/unsup/<id>_0.txt, README, imdb.vocab."
     files = {f'imdb/{s}/{lab}/{i}_{9 if lab == "pos" else 2}.txt': f'A {lab} review number {i}.'.encode()
              for s in ('train', 'test') for lab in ('pos', 'neg') for i in range(3)}
     files.update({f'imdb/unsup/{i}_0.txt': b'An unlabelled review.' for i in range(3)})
-    files.update({'imdb/README': b'Large Movie Review Dataset v1.0', 'imdb/imdb.vocab': b'the\nand\n'})
+    files.update({'imdb/README': b'Large Movie Review Dataset v1.0', 'imdb/imdb.vocab': b'the\nand\n',
+                  'imdb/train/labeledBow.feat': b'0:9 1:1\n', 'imdb/train/urls_pos.txt': b'http://www.imdb.com/title/tt0453418/\n'})
     publish(server, monkeypatch, 'reviews', tgz(files))
     path = get_dataset('reviews')
     folders = lambda p: {q.relative_to(p).as_posix() for q in p.rglob('*') if q.is_dir()}
     assert folders(_offline_layout('reviews')) == folders(path) == {'train', 'test', 'unsup', 'train/pos', 'train/neg',
                                                                     'test/pos', 'test/neg'}
-    assert len(list((path/'train'/'pos').glob('*.txt'))) == 3
+    reviews = [p.read_text(encoding='utf-8').strip() for p in sorted((path/'train').glob('*/*.txt'))]   # lesson 07's reader
+    assert len(reviews) == 6 and reviews[0] == 'A neg review number 0.'                       # not the urls_*.txt files
 
 def test_movielens_full_reads_like_the_offline_table(server, full, monkeypatch):
     "ml-100k.zip: ml-100k/u.data (tab separated), u.item (pipe separated, latin-1), u.user, u.genre ..."
