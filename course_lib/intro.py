@@ -46,8 +46,9 @@ def _check_most_confused(fn):
 def _check_majority_baseline(fn):
     from sklearn.dummy import DummyClassifier
     rng = np.random.default_rng(2)
-    for n_tr, n_va, p in [(100, 40, [0.5, 0.3, 0.2]), (60, 30, [0.1, 0.2, 0.7]), (500, 200, [0.1] * 10)]:
-        tr, va = rng.choice(len(p), n_tr, p=p), rng.choice(len(p), n_va, p=p)
+    for n_tr, n_va, p_tr, p_va in [(100, 40, [0.5, 0.3, 0.2], [0.5, 0.3, 0.2]), (60, 30, [0.1, 0.2, 0.7], [0.1, 0.2, 0.7]),
+                                   (80, 50, [0.6, 0.2, 0.2], [0.2, 0.6, 0.2]), (500, 200, [0.1] * 10, [0.1] * 10)]:
+        tr, va = rng.choice(len(p_tr), n_tr, p=p_tr), rng.choice(len(p_va), n_va, p=p_va)
         want = DummyClassifier(strategy='most_frequent').fit(np.zeros((n_tr, 1)), tr).score(np.zeros((n_va, 1)), va)
         got = fn(list(tr), list(va))
         assert got is not None and abs(float(got) - want) < 1e-9, \

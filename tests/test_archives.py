@@ -154,3 +154,17 @@ def test_a_damaged_archive_says_so_and_leaves_nothing(tmp_path):
     zcut = tmp_path/'cut.zip'; zcut.write_bytes(make_zip(tmp_path/'g.zip', [('a.txt', b'x' * 1000)]).read_bytes()[:-30])
     with pytest.raises(DataError, match='neither a tar nor a zip|is damaged'): extract(zcut, tmp_path/'target')
     assert 'target' not in leftovers(tmp_path) and not any('extracting' in n for n in leftovers(tmp_path))
+
+def test_fetch_names_the_registry_size_when_an_archive_outgrows_it(tmp_path, monkeypatch):
+    monkeypatch.setenv('COURSE_DATA', str(tmp_path/'data')); core.get_settings(reload=True)
+    try:
+        arc = make_tar(tmp_path/'toy.tgz', [('toy/a.bin', os.urandom(3000), None, F)])
+        monkeypatch.setattr(dl, 'unpacked_limit', lambda unpacked: 2 * unpacked)   # a small limit, to test with small files
+        monkeypatch.setitem(dl.DATASETS, 'toy', DataSource('toy', None, filename='toy.tgz', manual='by hand', root='toy', unpacked=1000))
+        (tmp_path/'data'/'downloads').mkdir(parents=True); (tmp_path/'data'/'downloads'/'toy.tgz').write_bytes(arc.read_bytes())
+        with pytest.raises(UnsafeArchiveError, match=r"expects toy to unpack to about 1,000 bytes.*fetch\('toy', max_bytes="):
+            fetch('toy')
+        assert not (tmp_path/'data'/'full'/'toy').exists()
+        assert (fetch('toy', max_bytes=10_000)/'a.bin').stat().st_size == 3000            # the way out it names
+    finally:
+        monkeypatch.undo(); core.get_settings(reload=True)
