@@ -32,10 +32,11 @@ def autograd_grads(f, *tensors) -> list:
     return [t.grad if t.grad is not None else torch.zeros_like(t) for t in ts]
 
 def rel_error(a, b) -> float:
-    "The largest difference between `a` and `b`, divided by the largest magnitude in either (0. when both are all zeros)."
+    "The largest difference between `a` and `b`, divided by the largest magnitude in either (0. when both are all zeros, inf if either is not finite)."
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
     if a.shape != b.shape:
         raise ValueError(f'Shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}. A gradient has the shape of the thing it is the gradient of.')
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()): return math.inf   # a NaN or inf is never right
     scale = max(a.abs().max().item(), b.abs().max().item()) if a.numel() else 0.
     return (a - b).abs().max().item() / scale if scale > 0 else 0.
 

@@ -230,9 +230,14 @@ def _damaged(archive, e) -> DataError:
 def _tar_members(archive: Path, limit: int):
     "Yield the members of a tar, stopping as soon as their sizes, the stream read or the compression ratio pass the limits."
     with open(archive, 'rb') as raw, tarfile.open(fileobj=raw) as tf:
-        total = 0
+        total, before, prev = 0, (0, 0), None
         for i, m in enumerate(tf):                      # one header at a time: nothing is decompressed ahead
             total += m.size if m.isreg() else 0
+            grew, used = m.offset_data - before[0], raw.tell() - before[1]   # what the previous member took, both ways
+            if prev is not None and grew > MiB and grew > MAX_RATIO * (used + 128 * 1024):   # (+ the read-ahead buffer)
+                raise UnsafeArchiveError(f"{archive}: member {prev!r} expands more than {MAX_RATIO}:1: real data does not "
+                                         "compress that well; refusing to extract (a \"zip bomb\"?).")
+            before, prev = (m.offset_data, raw.tell()), m.name
             if total > limit: raise _bomb(archive, f'would expand to more than {total:,} bytes (member {m.name!r})', limit)
             read = m.offset_data                        # bytes decompressed so far: up to the end of this header
             if read > 2 * limit:                        # mostly headers (a flood of empty members)
@@ -439,7 +444,8 @@ def fetch(name: str, quiet: bool = False, timeout: float = 30, retries: int = 3,
         except UnsafeArchiveError as e:
             if 'more than the limit' not in str(e): raise
             raise UnsafeArchiveError(f"{e} The registry expects {name} to unpack to about {src.unpacked or 0:,} bytes; if the "
-                                     f"real archive has grown, call fetch({name!r}, max_bytes=<bytes>) once.") from None
+                                     f"real archive has grown, call fetch({name!r}, max_bytes=<bytes>) once (or run "
+                                     f"`python data_scripts/fetch.py {name} --max-gb <GB>`).") from None
         inner = _fix_layout(tmp, src)
         _write_marker(inner, name=name, source=src.url or src.archive_name, sha256=file_hash(archive))
         try: os.rename(inner, dest)   # the commit point

@@ -323,7 +323,7 @@ class LanguageModel(nn.Module):
         self.dropped = self.decoder.dp(self.raw)
         return self.decoder.out(self.dropped)
 
-AWD_DROPS = dict(embed_p=0.1, input_p=0.2, weight_p=0.2, hidden_p=0.15, output_p=0.1)
+AWD_DROPS = dict(embed_p=0.02, input_p=0.25, weight_p=0.2, hidden_p=0.15, output_p=0.1)   # fastai's defaults
 
 def awd_lstm_lm(vocab_sz: int, emb_sz: int = 64, n_hid: int = 64, n_layers: int = 2, drop_mult: float = 1.,
                 tie: bool = True, stateful: bool = True, **drops) -> LanguageModel:

@@ -255,7 +255,11 @@ def _unreduced(lf, pred, y):
         old, lf.reduction = lf.reduction, 'none'
         try: return lf(pred, y)
         finally: lf.reduction = old
-    return lf(pred, y, reduction='none')
+    try: return lf(pred, y, reduction='none')
+    except TypeError as e:
+        raise TypeError(f"MixUp mixes one loss per item, so the loss must take `reduction='none'` (like F.cross_entropy) "
+                        f"or be a module with a `reduction` attribute (like nn.CrossEntropyLoss or LabelSmoothingCE); "
+                        f"{getattr(lf, '__name__', lf)!r} does not ({e}).") from None
 
 # %% ../nbs/06_overfitting.ipynb #f060
 def label_smoothing_ce(logits, targ, eps: float = 0.1, reduction: str = 'mean'):

@@ -269,7 +269,8 @@ class TabularNet(nn.Module):
         super().__init__()
         self.n_cat, self.y_range = len(emb_szs), y_range
         self.embs = nn.ModuleList(nn.Embedding(n, d) for n, d in emb_szs)
-        self.emb_drop, self.bn_cont = nn.Dropout(emb_drop), nn.BatchNorm1d(n_cont)
+        for e in self.embs: nn.init.trunc_normal_(e.weight, std=0.01, a=-0.02, b=0.02)   # small, as fastai starts them
+        self.emb_drop, self.bn_cont = nn.Dropout(emb_drop), (nn.BatchNorm1d(n_cont) if n_cont else None)
         sizes = [sum(d for _, d in emb_szs) + n_cont, *layers]
         blocks = [nn.Sequential(nn.Linear(a, b, bias=False), nn.ReLU(), nn.BatchNorm1d(b)) for a, b in zip(sizes[:-1], sizes[1:])]
         self.layers = nn.Sequential(*blocks, nn.Linear(sizes[-1], 1))
@@ -277,7 +278,8 @@ class TabularNet(nn.Module):
     def forward(self, x):
         "`x`: `[bs, n_cat + n_cont]`, category codes first (as numbers), then the continuous columns."
         cats, conts = x[:, :self.n_cat].long(), x[:, self.n_cat:]
-        h = torch.cat([self.emb_drop(torch.cat([e(cats[:, i]) for i, e in enumerate(self.embs)], 1)), self.bn_cont(conts)], 1)
+        h = self.emb_drop(torch.cat([e(cats[:, i]) for i, e in enumerate(self.embs)], 1))
+        if self.bn_cont is not None: h = torch.cat([h, self.bn_cont(conts)], 1)
         out = self.layers(h).squeeze(-1)
         if self.y_range is None: return out
         lo, hi = self.y_range

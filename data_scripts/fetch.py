@@ -55,6 +55,8 @@ def main(argv=None):
     ap.add_argument('--data', help='data folder (default: the course setting, COURSE_DATA)')
     ap.add_argument('--timeout', type=float, default=30, help='seconds to wait for the server (default 30)')
     ap.add_argument('--retries', type=int, default=3, help='retries after a network error (default 3)')
+    ap.add_argument('--max-gb', type=float, help="unpack up to this many GB (default: 1.5x the registry's unpacked size "
+                                                 "+ 64 MiB); only for an archive you trust that outgrew the registry")
     ap.add_argument('--quiet', action='store_true', help='no progress bar')
     args = ap.parse_args(argv)
     if args.data: os.environ['COURSE_DATA'] = str(Path(args.data).resolve())
@@ -74,7 +76,8 @@ def main(argv=None):
         if not src.has_full:
             print(f'{n}: offline only (no full version); its sample is built on first use or by build_samples.py'); continue
         try:
-            out = dl.fetch(n, quiet=args.quiet, timeout=args.timeout, retries=args.retries)
+            out = dl.fetch(n, quiet=args.quiet, timeout=args.timeout, retries=args.retries,
+                           max_bytes=int(args.max_gb * 1e9) if args.max_gb else None)
             print(f'{n}: ready in {out}')
         except dl.DataError as e:
             print(f'{n}: NOT fetched.\n  {e}', file=sys.stderr); failed.append(n)

@@ -168,3 +168,15 @@ def test_fetch_names_the_registry_size_when_an_archive_outgrows_it(tmp_path, mon
         assert (fetch('toy', max_bytes=10_000)/'a.bin').stat().st_size == 3000            # the way out it names
     finally:
         monkeypatch.undo(); core.get_settings(reload=True)
+
+def test_a_tar_member_of_zeros_after_real_data_is_refused_by_its_own_ratio(tmp_path):
+    "8 MiB of random bytes keep the whole stream's ratio low (about 9:1); the zeros member alone is about 1000:1."
+    arc = make_tar(tmp_path/'mixed.tgz', [('real.bin', os.urandom(8 * MiB), None, F), ('zeros.bin', bytes(64 * MiB), None, F),
+                                          ('tail.txt', b'x', None, F)])
+    assert (8 + 64) * MiB / arc.stat().st_size < MAX_RATIO                      # the stream as a whole looks harmless
+    with pytest.raises(UnsafeArchiveError, match=f"member 'zeros.bin' expands more than {MAX_RATIO}:1"):
+        extract(arc, tmp_path/'target')
+    assert leftovers(tmp_path) == ['mixed.tgz']
+    text = make_tar(tmp_path/'text.tgz', [(f'{i}.csv', ('id,value\n' + ''.join(f'{j},{j % 7}\n' for j in range(300_000))).encode(), None, F)
+                                          for i in range(2)])
+    assert (extract(text, tmp_path/'t2')/'1.csv').stat().st_size > 2 * MiB     # compressible but real: extracts

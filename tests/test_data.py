@@ -289,6 +289,19 @@ def test_fetch_script_checks_a_dropped_archive(data_dir, capsys):
     with pytest.raises(SystemExit): _script('fetch').main(['no_such_set'])
     assert 'unknown dataset(s) no_such_set' in capsys.readouterr().err
 
+def test_fetch_script_max_gb_lets_a_trusted_archive_past_the_registry_size(data_dir, capsys, monkeypatch):
+    import io, tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w:gz') as tf:
+        ti = tarfile.TarInfo('toy/a.bin'); ti.size = 3000; tf.addfile(ti, io.BytesIO(os.urandom(3000)))
+    (data_dir/'downloads').mkdir(parents=True); (data_dir/'downloads'/'toy.tgz').write_bytes(buf.getvalue())
+    monkeypatch.setitem(download.DATASETS, 'toy', DataSource('toy', None, filename='toy.tgz', manual='by hand', root='toy', unpacked=1000))
+    monkeypatch.setattr(download, 'unpacked_limit', lambda unpacked: 2 * unpacked)   # small, to test with small files
+    assert _script('fetch').main(['toy']) == 1
+    assert "fetch('toy', max_bytes=" in capsys.readouterr().err
+    assert _script('fetch').main(['toy', '--max-gb', '0.00001']) == 0                # 10,000 bytes
+    assert (data_dir/'full'/'toy'/'a.bin').stat().st_size == 3000
+
 # ---------------------------------------------------------------- free_name: the one collision-safe renamer
 from course_lib.data import free_name
 

@@ -226,3 +226,9 @@ def test_progressive_resize_cb():
         learn = SimpleNamespace(epoch=epoch, xb=torch.rand(2, 1, 8, 8))
         cb.before_batch(learn)
         assert learn.xb.shape == (2, 1, want, want)
+
+
+def test_mixup_explains_a_loss_without_reduction():
+    ours = SimpleNamespace(xb=torch.randn(4, 1, 8, 8), yb=torch.arange(4), loss_func=lambda p, t: F.cross_entropy(p, t), training=True)
+    mu = MixUp(0.4); mu.learn = ours; mu.before_fit(ours); mu.before_batch(ours)
+    with pytest.raises(TypeError, match="reduction='none'"): ours.loss_func(torch.randn(4, 10), ours.yb)

@@ -89,3 +89,15 @@ def test_one_module_per_notebook():
     mods = [m for m in (_default_exp(p) for p in (ROOT/'nbs').glob('*.ipynb')) if m]
     dup = sorted({m for m in mods if mods.count(m) > 1})
     assert not dup, f'modules exported by more than one notebook: {dup}'
+
+def test_links_to_notebooks_point_at_notebooks_that_exist():
+    "References to lessons stay true as lessons land: every notebook the index or a lesson links to exists."
+    import json
+    bad = []
+    for nb in (ROOT/'nbs').glob('*.ipynb'):
+        text = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'markdown')
+        for target in re.findall(r'\]\(([\w.-]+\.ipynb)(?:#[^)]*)?\)', text):
+            if not (ROOT/'nbs'/target).exists(): bad.append(f'{nb.name} -> {target}')
+    for target in re.findall(r'`(\d\d[a-z]?_\w+)`', (ROOT/'README.md').read_text()):
+        if not (ROOT/'nbs'/f'{target}.ipynb').exists(): bad.append(f'README.md -> {target}')
+    assert not bad, 'links to notebooks that do not exist:\n  ' + '\n  '.join(bad)
