@@ -214,10 +214,10 @@ def _outside(self: CleaningSession, rel: str) -> str | None:
     return f'{rel} would be in {real}, outside the dataset root {self.root}{how}'
 
 @patch
-def _check_inside(self: CleaningSession, moves):
+def _check_inside(self: CleaningSession, moves, stop='Nothing was moved'):
     "Refuse, before anything moves, a batch with a source or a destination that leads out of the root."
     bad = [why for m in moves for why in (self._outside(m.src), self._outside(m.dst)) if why]
-    if bad: raise OutsideRootError(f'Nothing was moved: {"; ".join(bad)}. The cleaner only moves files within the '
+    if bad: raise OutsideRootError(f'{stop}: {"; ".join(bad)}. The cleaner only moves files within the '
                                    'dataset: replace the link by a real folder (or remove it) and try again; '
                                    'your decisions are kept.')
 
@@ -261,7 +261,7 @@ def _run(self: CleaningSession, batch: int, moves: list[Move], done=frozenset())
             if os.path.lexists(dst):
                 raise CleaningError(f'Cannot move {m.src} to {m.dst}: both exist, so something else changed the folder. '
                                     f'Move one of them out of {self.root}, then call apply() again. {_GIVE_UP}')
-            self._check_inside([m])                  # again, right before the move: a link may have appeared since
+            self._check_inside([m], f'Stopped before moving {m.src} (the moves before it are done and journalled)')   # a link may have appeared since
             self.journal.write('intent', batch=batch, i=i)
             try: _move(src, dst)
             except OSError as e:

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset, RandomSampler
 
 from .download import get_dataset
 from .data import DataLoaders
-from .learner import Learner, TrainCB, Callback
+from .learner import Learner, TrainCB, Callback, MetricsCB
 from .exercises import exercise
 
 # %% auto #0
@@ -140,10 +140,14 @@ class GANTrainer(TrainCB):
 
 def gan_learner(generator, critic, nz: int, dls, loss: str = 'gan', lr=2e-4, opt_func=None, n_crit: int = 1,
                 clip: float | None = None, gp: float = 10., cbs=None, **kwargs) -> Learner:
-    "A `Learner` for a GAN: `GANTrainer` switches between critic and generator; `lr` is one number or `[critic, generator]`."
+    """A `Learner` for a GAN: `GANTrainer` switches between critic and generator; `lr` is one number or `[critic, generator]`.
+    The epoch's average loss mixes critic and generator batches and means nothing, so it is not printed
+    (`learn.cb(GANTrainer)` keeps the two losses apart)."""
     opt_func = opt_func or partial(torch.optim.Adam, betas=(0.5, 0.999))
+    cbs = list(cbs or [])
+    if not any(isinstance(c, MetricsCB) for c in cbs): cbs.append(MetricsCB(log=None))
     return Learner(GAN(generator, critic, nz), dls, loss_func=None, lr=lr, opt_func=opt_func, splitter=gan_splitter,
-                   cbs=[GANTrainer(loss, n_crit, clip, gp)] + list(cbs or []), **kwargs)
+                   cbs=[GANTrainer(loss, n_crit, clip, gp)] + cbs, **kwargs)
 
 # %% ../nbs/10_gans.ipynb #g021
 class GANSnapshots(Callback):

@@ -122,9 +122,10 @@ def launch(fn, *args, world_size: int = 2, timeout: float = 120.):
     `fn` must be importable (defined in a module, not in the notebook): each process starts fresh and imports it.
     The rendezvous is a file in a private temporary folder (no port to clash with); the processes are ended on any
     failure and after `timeout` seconds."""
-    if getattr(fn, '__module__', None) == '__main__':
-        raise ValueError(f'{fn.__name__} is defined in the notebook; a spawned process cannot import it. '
-                         'Put it in a module (like course_lib.scale) or a script, and launch that.')
+    for f in (fn, _worker):
+        if getattr(f, '__module__', None) == '__main__':
+            raise ValueError(f'{f.__name__} is defined in the notebook; a spawned process cannot import it. '
+                             'Put it in a module (like course_lib.scale) or a script, and launch that.')
     with tempfile.TemporaryDirectory() as tmp:
         init = f'file://{tmp}/rendezvous'
         ctx = mp.start_processes(_worker, args=(world_size, init, fn, args, tmp), nprocs=world_size,

@@ -28,10 +28,10 @@ def test_export_and_clean_change_nothing(tmp_path):
                          + '\n  '.join(changed))
 
 def _module_numbers():
-    "module name -> the number of the notebook it is generated from ('00', '01a', ...), read from the generated header."
+    "module name -> the name of the notebook it is generated from ('00_core', '03a_optim', ...), read from the generated header; notebooks sort by name."
     nums = {}
     for py in (ROOT/'course_lib').glob('*.py'):
-        m = re.search(r'File to edit: \.\./nbs/(\d+[a-z]?)_', py.read_text()[:400])
+        m = re.search(r'File to edit: \.\./nbs/(\d+[a-z]?_\w+)\.ipynb', py.read_text()[:400])
         if m: nums[py.stem] = m.group(1)
     return nums
 
