@@ -148,7 +148,7 @@ class Value:
         if self.data < 0 and not k.is_integer():
             raise ValueError(f'({self.data:g}) ** {k:g} is not a real number: a negative base needs a whole exponent.')
         if self.data == 0 and k < 1 and k != 0: raise ZeroDivisionError(f'0 ** {k:g}: the slope at 0 is infinite.')
-        return Value(self.data ** k, (self,), (k * self.data ** (k - 1),), f'**{k:g}')
+        return Value(self.data ** k, (self,), (k * self.data ** (k - 1) if k else 0.,), f'**{k:g}')
     def __neg__(self): return Value(-self.data, (self,), (-1.,), 'neg')
     def __radd__(self, other): return _as_value(other, '+') + self
     def __rsub__(self, other): return _as_value(other, '-') - self
@@ -205,10 +205,14 @@ def draw_graph(root: Value, ax=None):
     for v in order:
         for p, d in zip(v.parents, v.local):
             (x0, y0), (x1, y1) = pos[p], pos[v]
-            ax.annotate('', xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle='->', color='0.55', shrinkA=24, shrinkB=24))
-            ax.text(x0 + 0.55 * (x1 - x0), y0 + 0.55 * (y1 - y0) + 0.12, f'{d:.3g}', color='tab:red', fontsize=8, ha='center')
+            bend = 0.3 if depth[v] - depth[p] > 1 else 0.        # arrows that skip a column bend around the boxes between
+            ax.annotate('', xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle='->', color='0.55', shrinkA=24, shrinkB=24,
+                                                                        connectionstyle=f'arc3,rad={-bend}'))
+            mx, my = x0 + 0.6 * (x1 - x0), y0 + 0.6 * (y1 - y0) + 0.12
+            if bend: mx, my = mx + bend * 0.5 * (y0 - y1), my + bend * 0.5 * (x1 - x0) + 0.05
+            ax.text(mx, my, f'{d:.3g}', color='tab:red', fontsize=8, ha='center')
     for v, (px, py) in pos.items():
-        name = v.label or (v.op if v.parents else f'{v.data:g}')
+        name = (f'{v.label} = {v.op}' if v.label and v.op else v.label) or (v.op if v.parents else f'{v.data:g}')
         ax.text(px, py, f'{name}\ndata {v.data:.3g}\ngrad {v.grad:.3g}', ha='center', va='center', fontsize=8,
                 bbox=dict(boxstyle='round', fc='#fdf1dc' if v.parents else '#e3eefa', ec='0.4'))
     xs, ys = zip(*pos.values())
@@ -302,7 +306,7 @@ def _check_cross_entropy_grad(fn):
         (want,) = autograd_grads(lambda z: F.cross_entropy(z, targets), logits)
         got = fn(logits.clone(), targets.clone())
         assert torch.is_tensor(got) and got.shape == logits.shape, f'return a tensor of the shape of the logits, {tuple(logits.shape)}.'
-        assert torch.allclose(got, want, atol=1e-6), f'for {n} rows of {c} logits your gradient differs from autograd by up to {(got - want).abs().max():.3g}.'
+        assert torch.allclose(got, want, atol=1e-6), f'for a batch of {n} x {c} logits your gradient differs from autograd by up to {(got - want).abs().max():.3g}.'
 
 @exercise('02b.value_sigmoid', hint='Build the result with Value(data, parents=(v,), local=(slope,), op="sigmoid"): '
           'the slope of the sigmoid at v can be written with the sigmoid itself.')

@@ -2,26 +2,22 @@
 
 # %% ../nbs/00d_download.ipynb #d003
 from __future__ import annotations
-import os, re, json, time, uuid, stat, shutil, socket, hashlib, tarfile, zipfile, posixpath, warnings
-import gzip, lzma, zlib
+import os, re, json, time, uuid, shutil, socket, hashlib, warnings
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .core import SIZES, get_settings, data_path
+from .archive import DataError, UnsafeArchiveError, unpacked_limit, extract
 from .offline_images import build_digits, build_rendered_digits, build_shapes, build_grace_hopper
 from .offline_text import build_stdlib_corpus, build_human_numbers, build_reviews
 from .offline_tables import build_auction, build_ratings, build_ring
 
 # %% auto #0
-__all__ = ['DATASETS', 'MiB', 'GiB', 'DEFAULT_MAX_BYTES', 'MAX_RATIO', 'MAX_MEMBERS', 'MARKER', 'OFFLINE_BUILDERS', 'DataError',
-           'DataSource', 'get_source', 'DownloadError', 'ChecksumError', 'file_hash', 'check_file', 'download',
-           'UnsafeArchiveError', 'unpacked_limit', 'check_archive', 'extract', 'downloads_path', 'full_path',
-           'offline_path', 'is_complete', 'pinned_sha256', 'pin_sha256', 'fetch', 'build_offline', 'get_dataset']
+__all__ = ['DATASETS', 'MARKER', 'OFFLINE_BUILDERS', 'DataSource', 'get_source', 'DownloadError', 'ChecksumError', 'file_hash',
+           'check_file', 'download', 'downloads_path', 'full_path', 'offline_path', 'is_complete', 'pinned_sha256',
+           'pin_sha256', 'fetch', 'build_offline', 'get_dataset']
 
 # %% ../nbs/00d_download.ipynb #d007
-class DataError(RuntimeError):
-    "Something about a dataset needs the learner's attention; the message says what to do."
-
 @dataclass(frozen=True)
 class DataSource:
     "Where dataset `name` comes from: the full source (if any) and the offline builder that makes a local sample."
@@ -186,172 +182,6 @@ def download(url: str, dest, sha256: str | None = None, size: int | None = None,
         os.replace(part, dest)   # the commit point: `dest` only ever holds a checked file
     finally:
         if part.exists(): part.unlink()   # our own temporary file, never the learner's
-    return dest
-
-# %% ../nbs/00d_download.ipynb #d021
-class UnsafeArchiveError(DataError):
-    "An archive member would be written outside the target, or the archive expands too much; nothing was kept."
-
-MiB, GiB = 2**20, 2**30
-DEFAULT_MAX_BYTES = 4 * GiB   # the bomb limit when nobody recorded how big an archive unpacks
-MAX_RATIO = 200               # real data compresses 2-10x; a member over 1 MiB that expands 200x is (mostly) zeros
-MAX_MEMBERS = 2_000_000       # MNIST, the biggest by count, has 70,000
-
-def unpacked_limit(unpacked: int | None) -> int:
-    "The bomb limit for an archive recorded to unpack to `unpacked` bytes: 1.5x that + 64 MiB (unknown: 4 GiB)."
-    return DEFAULT_MAX_BYTES if unpacked is None else int(1.5 * unpacked) + 64 * MiB
-
-def _bomb(archive, what: str, limit: int) -> UnsafeArchiveError:
-    return UnsafeArchiveError(f"{archive} {what}, more than the limit of {limit:,} bytes; refusing to extract (a \"zip bomb\" "
-                              "or the wrong file). If you trust it, call extract(..., max_bytes=<a larger limit>).")
-
-def _member_path(name: str, archive) -> PurePosixPath:
-    "The member's path inside the target, refused if absolute, if it climbs out with `..`, or if it has a NUL."
-    n = name.replace('\\', '/')
-    if n.startswith('/') or re.match(r'^[A-Za-z]:', n):
-        raise UnsafeArchiveError(f"{archive} has a member with an absolute path ({name!r}); refusing to extract it.")
-    p = PurePosixPath(n)
-    if '..' in p.parts:
-        raise UnsafeArchiveError(f"{archive} has a member that climbs out of the target with '..' ({name!r}); refusing to extract it.")
-    if '\0' in n: raise UnsafeArchiveError(f"{archive} has a member whose name contains a NUL byte ({name!r}); refusing to extract it.")
-    return p   # '', '.' and './' have no parts: they name the target folder itself
-
-def _escapes(link_dir: PurePosixPath, target: str) -> bool:
-    "Does a link in `link_dir` pointing at `target` lead outside the archive root?"
-    if target.startswith('/') or re.match(r'^[A-Za-z]:', target): return True
-    t = posixpath.normpath(posixpath.join(str(link_dir), target))
-    return t == '..' or t.startswith('../')
-
-_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
-
-def _damaged(archive, e) -> DataError:
-    return DataError(f"{archive} is damaged ({type(e).__name__}: {str(e)[:200]}). Delete it and download it again.")
-
-def _tar_members(archive: Path, limit: int):
-    "Yield the members of a tar, stopping as soon as their sizes, the stream read or the compression ratio pass the limits."
-    with open(archive, 'rb') as raw, tarfile.open(fileobj=raw) as tf:
-        total, before, prev = 0, (0, 0), None
-        for i, m in enumerate(tf):                      # one header at a time: nothing is decompressed ahead
-            total += m.size if m.isreg() else 0
-            grew, used = m.offset_data - before[0], raw.tell() - before[1]   # what the previous member took, both ways
-            if prev is not None and grew > MiB and grew > MAX_RATIO * (used + 128 * 1024):   # (+ the read-ahead buffer)
-                raise UnsafeArchiveError(f"{archive}: member {prev!r} expands more than {MAX_RATIO}:1: real data does not "
-                                         "compress that well; refusing to extract (a \"zip bomb\"?).")
-            before, prev = (m.offset_data, raw.tell()), m.name
-            if total > limit: raise _bomb(archive, f'would expand to more than {total:,} bytes (member {m.name!r})', limit)
-            read = m.offset_data                        # bytes decompressed so far: up to the end of this header
-            if read > 2 * limit:                        # mostly headers (a flood of empty members)
-                raise _bomb(archive, f'has more than {read:,} bytes of headers and data', limit)
-            if i >= MAX_MEMBERS: raise UnsafeArchiveError(f"{archive} has more than {MAX_MEMBERS:,} members; refusing to extract.")
-            if read > MiB and read > MAX_RATIO * raw.tell():
-                raise UnsafeArchiveError(f"{archive} expands more than {MAX_RATIO}:1 (at member {m.name!r}): real data does not "
-                                         "compress that well; refusing to extract (a \"zip bomb\"?).")
-            yield tf, m
-
-def _check_member(archive, name, p, kind, linkname, seen_files, links):
-    "Refuse a member that is not a plain path inside the target, or a link that leads out."
-    if not p.parts and kind != 'dir':
-        raise UnsafeArchiveError(f"{archive}: member {name!r} names the target folder itself, not a file inside it; refusing to extract.")
-    if any(q in links for q in p.parents):   # writing *through* a link could land anywhere
-        raise UnsafeArchiveError(f"{archive}: member {name!r} would be written through a symbolic link; refusing to extract.")
-    if kind == 'sym':
-        if _escapes(p.parent, linkname):
-            raise UnsafeArchiveError(f"{archive}: symbolic link {name!r} -> {linkname!r} points outside the target; refusing to extract.")
-        links.add(p)
-    elif kind == 'hard':
-        if _escapes(PurePosixPath('.'), linkname):
-            raise UnsafeArchiveError(f"{archive}: hard link {name!r} -> {linkname!r} points outside the target; refusing to extract.")
-        if PurePosixPath(posixpath.normpath(linkname)) not in seen_files:
-            raise UnsafeArchiveError(f"{archive}: hard link {name!r} -> {linkname!r} is not a file earlier in the archive; refusing to extract.")
-    elif kind == 'special':
-        raise UnsafeArchiveError(f"{archive}: {name!r} is a device file or pipe; refusing to extract.")
-    if kind in ('file', 'hard'): seen_files.add(p)
-
-def _tar_kind(m) -> str:
-    return 'file' if m.isreg() else 'dir' if m.isdir() else 'sym' if m.issym() else 'hard' if m.islnk() else 'special'
-
-def _zip_kind(i) -> str:
-    t = stat.S_IFMT(i.external_attr >> 16)
-    return 'dir' if i.filename.endswith('/') else 'file' if t in (0, stat.S_IFREG) else 'special'
-
-def check_archive(archive, max_bytes: int = DEFAULT_MAX_BYTES) -> int:
-    "Check every member of a tar or zip archive without extracting; return the total size or raise `UnsafeArchiveError`."
-    archive = Path(archive)
-    total, seen, links = 0, set(), set()
-    if tarfile.is_tarfile(archive):
-        try:
-            for _, m in _tar_members(archive, max_bytes):
-                _check_member(archive, m.name, _member_path(m.name, archive), _tar_kind(m), m.linkname, seen, links)
-                total += m.size if m.isreg() else 0
-        except _DAMAGED as e: raise _damaged(archive, e) from None
-    elif zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf: infos = zf.infolist()
-        if len(infos) > MAX_MEMBERS: raise UnsafeArchiveError(f"{archive} has more than {MAX_MEMBERS:,} members; refusing to extract.")
-        for i in infos:
-            kind = _zip_kind(i)
-            if kind == 'special':
-                raise UnsafeArchiveError(f"{archive}: {i.filename!r} is a link or special file; refusing to extract.")
-            _check_member(archive, i.filename, _member_path(i.filename, archive), kind, '', seen, links)
-            if i.file_size > MiB and i.file_size > MAX_RATIO * max(i.compress_size, 1):
-                raise UnsafeArchiveError(f"{archive}: member {i.filename!r} expands {i.file_size / max(i.compress_size, 1):,.0f}:1 "
-                                         f"(more than {MAX_RATIO}:1): real data does not compress that well; refusing to extract.")
-            total += i.file_size
-            if total > max_bytes: raise _bomb(archive, f'would expand to more than {total:,} bytes (member {i.filename!r})', max_bytes)
-    else:
-        raise DataError(f"{archive} is neither a tar nor a zip archive (or it is damaged). Delete it and download it again.")
-    return total
-
-def _copy_limited(src, dest: Path, budget: int, refuse) -> int:
-    "Copy the stream `src` into the new file `dest`; call `refuse()` (which raises) before writing more than `budget` bytes."
-    n = 0
-    with open(dest, 'xb') as out:   # 'x': never replace a file, never follow a link that is already there
-        while chunk := src.read(MiB):
-            n += len(chunk)
-            if n > budget: refuse()
-            out.write(chunk)
-    return n
-
-def _write_members(archive: Path, tmp: Path, max_bytes: int):
-    "Write the (already checked) members into `tmp`: plain files, folders and links that stay inside, nothing else."
-    used = 0
-    def put(name, kind, opener=None, linkname=''):
-        nonlocal used
-        p = _member_path(name, archive)
-        if not p.parts: return                          # the target folder itself
-        dest = tmp.joinpath(*p.parts)
-        try:
-            if kind == 'dir': dest.mkdir(parents=True, exist_ok=True); return
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if kind == 'sym': os.symlink(linkname, dest)
-            else:
-                src = tmp.joinpath(*PurePosixPath(posixpath.normpath(linkname)).parts) if kind == 'hard' else None
-                def refuse(): raise _bomb(archive, f'expands past the limit while writing member {name!r}', max_bytes)
-                with (open(src, 'rb') if src else opener()) as f: used += _copy_limited(f, dest, max_bytes - used, refuse)
-        except (FileExistsError, IsADirectoryError, NotADirectoryError) as e:
-            raise UnsafeArchiveError(f"{archive}: member {name!r} cannot be written ({type(e).__name__}): two members share "
-                                     "a name, or a file and a folder do; refusing to extract.") from None
-    if tarfile.is_tarfile(archive):
-        for tf, m in _tar_members(archive, max_bytes):
-            put(m.name, _tar_kind(m), lambda: tf.extractfile(m), m.linkname)
-    else:
-        with zipfile.ZipFile(archive) as zf:
-            for i in zf.infolist(): put(i.filename, _zip_kind(i), lambda: zf.open(i))
-
-def extract(archive, dest, max_bytes: int = DEFAULT_MAX_BYTES) -> Path:
-    "Extract a tar (.tar, .tgz, .tar.bz2, .tar.xz) or zip archive into the new folder `dest`, safely and atomically."
-    archive, dest = Path(archive), Path(dest)
-    if dest.exists(): raise DataError(f"{dest} already exists; extract never overwrites. Move it away or choose another folder.")
-    check_archive(archive, max_bytes)   # every member is checked before anything is written
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent/f'.{dest.name}.extracting-{uuid.uuid4().hex[:8]}'
-    tmp.mkdir()
-    try:
-        try: _write_members(archive, tmp, max_bytes)   # ... and the limit is enforced again while writing
-        except _DAMAGED as e: raise _damaged(archive, e) from None
-        os.rename(tmp, dest)   # the commit point
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)   # our own temporary folder
-        raise
     return dest
 
 # %% ../nbs/00d_download.ipynb #d029

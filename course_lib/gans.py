@@ -101,8 +101,9 @@ class GANTrainer(TrainCB):
     def __init__(self, loss: str = 'gan', n_crit: int = 1, clip: float | None = None, gp: float = 10.):
         if loss not in ('gan', 'wgan', 'wgan-gp'): raise ValueError(f"loss should be 'gan', 'wgan' or 'wgan-gp', got {loss!r}.")
         self.loss, self.n_crit, self.clip, self.gp = loss, n_crit, clip, gp
+        self.n_seen = 0                  # training batches so far: the turns carry on from one fit to the next
 
-    def before_fit(self, learn): self.n_seen, self.crit_losses, self.gen_losses = 0, [], []
+    def before_fit(self, learn): self.crit_losses, self.gen_losses = [], []
     def before_batch(self, learn):
         self.gen_mode = self.n_seen % (self.n_crit + 1) == self.n_crit
         if learn.training: self.n_seen += 1
@@ -215,8 +216,11 @@ def frechet_distance(f1, f2) -> float:
     |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)). The trace of the square root is the sum of the square roots of the
     eigenvalues of S1^(1/2) S2 S1^(1/2), a symmetric matrix, so `eigh` suffices."""
     f1, f2 = torch.as_tensor(f1, dtype=torch.float64), torch.as_tensor(f2, dtype=torch.float64)
+    if f1.dim() != 2 or f2.dim() != 2 or f1.shape[1] != f2.shape[1] or min(len(f1), len(f2)) < 2:
+        raise ValueError(f"frechet_distance needs two feature sets of shape (N, d), N >= 2, same d; got {tuple(f1.shape)} "
+                         f"and {tuple(f2.shape)}. For one feature per sample, reshape to (N, 1).")
     mu1, mu2 = f1.mean(0), f2.mean(0)
-    s1, s2 = torch.cov(f1.T), torch.cov(f2.T)
+    s1, s2 = torch.atleast_2d(torch.cov(f1.T)), torch.atleast_2d(torch.cov(f2.T))
     ev, Q = torch.linalg.eigh(s1)
     r1 = Q @ torch.diag(ev.clamp(min=0).sqrt()) @ Q.T
     tr_sqrt = torch.linalg.eigvalsh(r1 @ s2 @ r1).clamp(min=0).sqrt().sum()

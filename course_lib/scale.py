@@ -222,9 +222,12 @@ class AccumTrainCB(TrainCB):
         return (learn.iter + 1) % self.n_acc == 0 or learn.iter + 1 == len(learn.dl)
 
     def _sync(self, learn):
-        ddp = isinstance(learn.model, DDP)
-        return learn.model.no_sync() if ddp and not self._last(learn) else contextlib.nullcontext()
+        "DDP decides in the forward pass whether the next backward all-reduces: `no_sync` must cover both."
+        skip = learn.training and isinstance(learn.model, DDP) and not self._last(learn)
+        return learn.model.no_sync() if skip else contextlib.nullcontext()
 
+    def predict(self, learn):
+        with self._sync(learn): learn.preds = learn.model(learn.xb)
     def backward(self, learn):
         with self._sync(learn): (learn.loss / self.n_acc).backward()
     def step(self, learn):
@@ -245,7 +248,8 @@ class MixedPrecisionCB(AccumTrainCB):
 
     def _autocast(self): return torch.autocast(self.dev, dtype=self.dt)
     def predict(self, learn):
-        with self._autocast(): learn.preds = learn.model(learn.xb)
+        if not hasattr(self, 'dt'): self.before_fit(learn)       # predictions before any fit (get_preds)
+        with self._sync(learn), self._autocast(): learn.preds = learn.model(learn.xb)
     def get_loss(self, learn):
         with self._autocast(): learn.loss = learn.loss_func(learn.preds, learn.yb)
     def backward(self, learn):
@@ -304,8 +308,8 @@ def _check_shard_indices(fn):
                 got = [int(i) for i in fn(n, rank, world)]
                 assert got == want, f'shard_indices({n}, {rank}, {world}) gave {got}; DistributedSampler gives {want}'
 
-@exercise('12.to_bf16', hint='bfloat16 keeps the top 16 bits of a float32. To round to nearest-even, add 0x7FFF plus the '
-          'lowest kept bit ((bits >> 16) & 1) before clearing the low 16 bits.')
+@exercise('12.to_bf16', hint='A bfloat16 is the top 16 bits of a float32. Rounding to the nearest (ties to even) before dropping '
+          'the low 16 bits is one integer addition, whose amount depends on the lowest bit you keep.')
 def _check_to_bf16(fn):
     g = torch.Generator().manual_seed(0)
     x = torch.cat([torch.randn(1000, generator=g) * 10.0 ** torch.randint(-20, 20, (1000,), generator=g),

@@ -62,6 +62,7 @@ def main(argv=None):
     if args.data: os.environ['COURSE_DATA'] = str(Path(args.data).resolve())
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # works without `pip install -e .` too
     import course_lib.download as dl
+    from course_lib.archive import DataError
     dl.get_settings(reload=True)   # pick up --data even if course_lib was imported before
     if args.list:
         list_files(dl) if args.files else list_datasets(dl)
@@ -79,7 +80,7 @@ def main(argv=None):
             out = dl.fetch(n, quiet=args.quiet, timeout=args.timeout, retries=args.retries,
                            max_bytes=int(args.max_gb * 1e9) if args.max_gb else None)
             print(f'{n}: ready in {out}')
-        except dl.DataError as e:
+        except DataError as e:
             print(f'{n}: NOT fetched.\n  {e}', file=sys.stderr); failed.append(n)
     if failed:
         print(f"\nNot fetched: {', '.join(failed)}. The lessons still run offline with COURSE_SIZE=tiny or small.", file=sys.stderr)

@@ -4,9 +4,11 @@ import io, os, tarfile, zipfile
 from pathlib import Path
 import pytest
 import course_lib.core as core
+import course_lib.archive as ar
 import course_lib.download as dl
-from course_lib.download import (extract, check_archive, fetch, unpacked_limit, DataSource, DataError, UnsafeArchiveError,
-                                 MiB, DEFAULT_MAX_BYTES, MAX_RATIO)
+from course_lib.archive import (extract, check_archive, unpacked_limit, DataError, UnsafeArchiveError,
+                                MiB, DEFAULT_MAX_BYTES, MAX_RATIO)
+from course_lib.download import fetch, DataSource
 
 def make_tar(path, members, mode='w:gz'):
     "A tar at `path` from (name, bytes | None, linkname | None, type) tuples (type defaults to a regular file)."
@@ -80,7 +82,7 @@ def test_the_limit_is_enforced_again_while_writing(tmp_path, monkeypatch, kind):
     members = [('a.bin', os.urandom(40_000)), ('b.bin', os.urandom(40_000))]
     arc = (make_tar(tmp_path/'a.tgz', [(n, b, None, F) for n, b in members]) if kind == 'tar'
            else make_zip(tmp_path/'a.zip', members))
-    monkeypatch.setattr(dl, 'check_archive', lambda *a, **k: 0)
+    monkeypatch.setattr(ar, 'check_archive', lambda *a, **k: 0)
     # the tar's second pass reads headers again and stops at b.bin's; the zip writer stops after 50,000 bytes of it
     with pytest.raises(UnsafeArchiveError, match=r"(expands past the limit while writing member|would expand to more than 80,000 bytes \(member) 'b.bin'"):
         extract(arc, tmp_path/'target', max_bytes=50_000)

@@ -214,6 +214,8 @@ def test_value_errors_say_what_to_do():
     with pytest.raises(TypeError): Value(1.) + 'a'
     with pytest.raises(ValueError, match='one per parent'): Value(1., (Value(2.),), ())
     assert (Value(-2.) ** 2).data == 4.
+    z = Value(0.); out = z ** 0; out.backward()                   # x ** 0 is 1 everywhere, slope 0 (as in PyTorch)
+    assert (out.data, z.grad) == (1., 0.)
 
 
 def test_draw_graph_draws_one_box_per_value():

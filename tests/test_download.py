@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import course_lib.core as core
 import course_lib.download as data
-from course_lib.download import (download, extract, fetch, DataSource, DataError, DownloadError, ChecksumError,
-                             UnsafeArchiveError, pinned_sha256)
+from course_lib.archive import extract, DataError, UnsafeArchiveError
+from course_lib.download import download, fetch, DataSource, DownloadError, ChecksumError, pinned_sha256
 
 # ---------------------------------------------------------------- a local server the tests start and stop
 ROUTES, HITS = {}, {}   # path -> dict(body=..., status=200, length=None, delay=0)

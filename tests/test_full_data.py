@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 import course_lib.core as core
 import course_lib.download as dl
+from course_lib.archive import DataError
 from course_lib.download import get_dataset, build_offline, is_complete
 from course_lib.data import get_image_files, load_image_tensors, ImageFileDataset, DataLoaders
 
@@ -229,7 +230,7 @@ def test_bulldozers_manual_download_is_picked_up_and_has_every_offline_column(fu
                    'Test.csv': b'SalesID\n', 'Machine_Appendix.csv': b'MachineID\n'})
     src = dl.DATASETS['auction']
     assert src.url is None and src.manual
-    with pytest.raises(dl.DataError, match='kaggle competitions download'): get_dataset('auction')
+    with pytest.raises(DataError, match='kaggle competitions download'): get_dataset('auction')
     (full/'downloads').mkdir(parents=True); (full/'downloads'/src.archive_name).write_bytes(body)
     path = get_dataset('auction')
     df = pd.read_csv(path/'Train.csv', low_memory=False)
