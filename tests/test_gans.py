@@ -163,7 +163,7 @@ def test_dcgan_shapes_and_layers():
 
 
 def fd_scipy(f1, f2):
-    m1, m2, s1, s2 = f1.mean(0), f2.mean(0), np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    m1, m2, s1, s2 = f1.mean(0), f2.mean(0), np.atleast_2d(np.cov(f1, rowvar=False)), np.atleast_2d(np.cov(f2, rowvar=False))
     return float(((m1 - m2) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real))
 
 
