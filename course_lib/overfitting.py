@@ -263,8 +263,8 @@ def _unreduced(lf, pred, y):
 
 # %% ../nbs/06_overfitting.ipynb #f060
 def label_smoothing_ce(logits, targ, eps: float = 0.1, reduction: str = 'mean'):
-    """Cross-entropy against smoothed targets: `1-eps+eps/c` on the right class and `eps/c` on each other one,
-    i.e. `(1-eps)*nll + eps*mean_over_classes(-log p)`."""
+    """Cross-entropy with label smoothing `eps`, computed as `(1-eps)*nll + eps*mean_over_classes(-log p)`
+    (the first exercise of the lesson writes out the smoothed targets this trains towards)."""
     logp = F.log_softmax(logits, dim=-1)
     loss = (1 - eps)*F.nll_loss(logp, targ, reduction='none') - eps*logp.mean(-1)
     return loss.mean() if reduction == 'mean' else loss.sum() if reduction == 'sum' else loss

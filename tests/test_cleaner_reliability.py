@@ -211,7 +211,7 @@ def test_two_kernels_apply_to_the_same_folder(tmp_path):
     root = dataset(tmp_path/'data')
     before, pending = snapshot(root), decide_many(root)
     impatient = CleaningSession(root, lock_timeout=0.3)       # opened before the other kernel starts
-    patient = CleaningSession(root)                           # waits (up to 30 s by default)
+    patient = CleaningSession(root, lock_timeout=120)         # waits (30 s by default; more for a slow test machine)
     p = subprocess.Popen([sys.executable, '-c', SLOW, str(root)], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == 'MOVING'        # the other kernel is half-way through its batch

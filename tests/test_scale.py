@@ -119,7 +119,9 @@ def test_launch_times_out_and_cleans_up():
     assert not (_children() - before)
 
 
-def test_launch_refuses_notebook_functions():
+def test_launch_refuses_notebook_functions(monkeypatch):
+    import sys, types
+    monkeypatch.setitem(sys.modules, '__main__', types.ModuleType('__main__'))   # like a notebook: no __file__
     def local(): pass
     local.__module__ = '__main__'
     with pytest.raises(ValueError, match='cannot import it'): launch(local)
