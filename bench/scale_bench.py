@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from course_lib.data import DataLoaders
 from course_lib.learner import Learner, Callback, MetricsCB
-from course_lib.scale import launch, rank_world, toy_data, toy_model, DistributedCB, MixedPrecisionCB, TrainCB
+from course_lib.scale import shard_loader, launch, rank_world, toy_data, toy_model, DistributedCB, MixedPrecisionCB
 
 
 class EpochTimer(Callback):
@@ -41,8 +41,9 @@ def measure(n_rounds, n_items, bs, nh, device='cpu', mixed=False):
     raw_model = toy_model(nh=nh).to(device)
     if world > 1: raw_model = DDP(raw_model)
     opt = torch.optim.SGD(raw_model.parameters(), lr=0.05)
-    sampler = DistributedSampler(ds, world, rank, shuffle=False) if world > 1 else None
-    raw_dl = DataLoader(ds, batch_size=bs // world, sampler=sampler)
+    # the same loaders the Learner gets: one indexing per batch, sharded by the same sampler under DDP
+    raw_dl = DataLoaders.from_tensors(x, y, x[:0], y[:0], bs=bs, shuffle=False).train
+    if world > 1: raw_dl = shard_loader(raw_dl, rank, world)
     def raw_epoch():
         t = time.perf_counter()
         for xb, yb in raw_dl:

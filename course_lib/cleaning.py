@@ -2,7 +2,7 @@
 
 # %% ../nbs/05_cleaning.ipynb #c021
 from __future__ import annotations
-import html, io, json, math, os, time
+import json, os, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -10,15 +10,13 @@ from pathlib import Path, PurePosixPath
 from fastcore.basics import patch
 from filelock import FileLock, Timeout
 
-import ipywidgets as W
-
 from .data import free_name
 from .exercises import exercise
 import torch
 
 # %% auto #0
 __all__ = ['KEEP', 'DELETE', 'TRASH', 'JOURNAL', 'LOCK', 'CleaningError', 'OutsideRootError', 'Journal', 'Move',
-           'CleaningSession', 'class_names', 'thumbnail', 'DataCleaner']
+           'CleaningSession']
 
 # %% ../nbs/05_cleaning.ipynb #c022
 KEEP, DELETE = '<keep>', '<delete>'      # the two decisions that are not a class name
@@ -381,171 +379,6 @@ def verify(self: CleaningSession) -> list[str]:
             if i in v['done']: where.pop(m.src, None); where[m.dst] = b
     return problems + [f'{p} (moved there by batch {b}) is missing' for p, b in where.items()
                        if not os.path.lexists(self.root/p)]
-
-# %% ../nbs/05_cleaning.ipynb #c052
-def _split_of(rel: str) -> str: return '/'.join(PurePosixPath(rel).parts[:-2]) or '.'
-def _class_of(rel: str) -> str: return PurePosixPath(rel).parts[-2]
-
-def class_names(root, splits=None) -> list[str]:
-    "Sorted names of the class folders in `root/<split>/` for each split (hidden folders left out)."
-    root = Path(root)
-    folders = [root/s for s in splits] if splits else [root]
-    return sorted({d.name for f in folders if f.is_dir() for d in f.iterdir() if d.is_dir() and not d.name.startswith('.')})
-
-def thumbnail(path, size=96) -> bytes | None:
-    "PNG bytes of the image scaled to fit `size` pixels (small images are enlarged, pixels kept sharp); None if unreadable."
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            im = im.convert('RGB')
-            s = size / max(im.size)
-            im = im.resize((max(1, round(im.width*s)), max(1, round(im.height*s))), Image.NEAREST if s > 1 else Image.BILINEAR)
-            buf = io.BytesIO(); im.save(buf, format='PNG')
-            return buf.getvalue()
-    except Exception: return None   # a corrupt file must not break the whole widget
-
-# %% ../nbs/05_cleaning.ipynb #c053
-@dataclass
-class _Scored:
-    "What the model said about one image: its loss for `label`, its prediction, and (if known) all class probabilities."
-    label: str
-    loss: float
-    pred: str
-    probs: dict | None = None
-
-    def loss_for(self, label) -> tuple[float, bool]:
-        "The loss if the image had `label`, and whether it is exact (False: only the loss for `self.label` is known)."
-        if label == self.label: return self.loss, True
-        if self.probs and label in self.probs: return -math.log(max(self.probs[label], 1e-12)), True
-        return self.loss, False
-
-class DataCleaner(W.VBox):
-    """Keep, relabel or delete the highest-loss images of each class: a view over a `CleaningSession`.
-
-    `items`: `(path, loss, prediction)` for the images to review (paths absolute or relative to the root), or
-    `(path, loss, prediction, probs)` with `probs` a dict {class: probability}; `DataCleaner.from_probs` builds them
-    from a model's probabilities. A dropdown under each image records the decision at once (journalled); Apply moves
-    the files, and the grid then shows them where they are, with their current label."""
-    def __init__(self, session: CleaningSession, items, n_show=8, thumb=96):
-        super().__init__()
-        self.session, self.n_show, self.thumb = session, n_show, thumb
-        self.items, self.just_moved = {}, {}     # rel -> _Scored; rel -> where the file was before the last action
-        for p, loss, pred, *probs in items:
-            rel = session.relpath(p)
-            self.items[rel] = _Scored(_class_of(rel), float(loss), str(pred), dict(probs[0]) if probs else None)
-        splits = sorted({_split_of(r) for r in self.items})
-        self.classes = class_names(session.root, splits)
-        self.split_dd = W.Dropdown(options=splits, description='split')
-        self.class_dd = W.Dropdown(options=self.classes, description='class')
-        self.cards = W.Box(layout=W.Layout(display='flex', flex_flow='row wrap'))
-        self.counter, self.plan, self.status = W.HTML(), W.HTML(), W.HTML()
-        self.preview_btn = W.Button(description='Preview', icon='list', tooltip='show the moves Apply would make')
-        self.apply_btn = W.Button(description='Apply', icon='check', button_style='warning', tooltip='move the files now')
-        self.undo_btn = W.Button(description='Undo', icon='undo', tooltip='move the last applied files back')
-        for w, name in [(self.preview_btn, 'preview'), (self.apply_btn, 'apply'), (self.undo_btn, 'undo'),
-                        (self.counter, 'pending'), (self.status, 'status')]:
-            w.add_class(f'cleaner-{name}')   # stable handles for browser tests and styling
-        self.split_dd.observe(self.refresh, names='value'); self.class_dd.observe(self.refresh, names='value')
-        self.preview_btn.on_click(self.preview); self.apply_btn.on_click(self.apply); self.undo_btn.on_click(self.undo)
-        self.children = [W.HBox([self.split_dd, self.class_dd]), self.cards,
-                         W.HBox([self.counter, self.preview_btn, self.apply_btn, self.undo_btn]), self.plan, self.status]
-        self.refresh()
-
-    @classmethod
-    def from_probs(cls, session: CleaningSession, files, probs, classes, **kwargs):
-        "A cleaner over `files` with the model's `probs` (one row of class probabilities per file, columns in `classes` order)."
-        rows = [[float(v) for v in row] for row in probs]
-        if len(rows) != len(files): raise ValueError(f'{len(files)} files but {len(rows)} rows of probabilities: pass one row per file.')
-        items = []
-        for f, row in zip(files, rows):
-            p = dict(zip(classes, row))
-            label = _class_of(session.relpath(f))
-            if label not in p: raise ValueError(f'{f} is in folder {label!r}, which is not one of the classes {list(classes)}.')
-            items.append((f, -math.log(max(p[label], 1e-12)), max(p, key=p.get), p))
-        return cls(session, items, **kwargs)
-
-    def label(self, rel) -> str: return _class_of(rel)      # the label of a file is the folder it is in now
-
-    def loss(self, rel) -> float: return self.items[rel].loss_for(self.label(rel))[0]
-
-    def shown(self) -> list[str]:
-        "Paths of the images on screen: the highest losses (for their current label) of the chosen split and class."
-        rows = [(-self.loss(r), r) for r in self.items
-                if _split_of(r) == self.split_dd.value and self.label(r) == self.class_dd.value]
-        return [r for _, r in sorted(rows)[:self.n_show]]
-
-    def _card(self, rel):
-        s, label = self.items[rel], self.label(rel)
-        loss, exact = s.loss_for(label)
-        png = thumbnail(self.session.root/rel, self.thumb)
-        img = W.Image(value=png, format='png', width=self.thumb) if png else W.HTML('<i>cannot read this image</i>')
-        current = self.session.decision(rel)
-        opts = [KEEP, DELETE] + [c for c in self.classes if c != label]
-        dd = W.Dropdown(options=opts + ([current] if current not in opts else []), value=current,
-                        layout=W.Layout(width=f'{max(self.thumb, 120)}px'))
-        dd.add_class('cleaner-decision')
-        dd.observe(lambda change, rel=rel: self.decide(rel, change['new']), names='value')
-        lines = [html.escape(PurePosixPath(rel).name), f'label <b>{html.escape(label)}</b> · pred {html.escape(s.pred)}',
-                 f'loss {loss:.2f}' + ('' if exact else f' (as {html.escape(s.label)}, before the move)')]
-        if rel in self.just_moved:
-            lines.append(f'<b>just moved here</b> from {html.escape(str(PurePosixPath(self.just_moved[rel]).parent))}')
-        info = W.HTML('<small>' + '<br>'.join(lines) + '</small>')
-        card = W.VBox([img, info, dd], layout=W.Layout(margin='4px', border='1px solid #ddd', padding='4px'))
-        card.add_class('cleaner-card')
-        if rel in self.just_moved: card.add_class('cleaner-moved')
-        return card
-
-    def _count(self):
-        n = self.session.n_pending
-        self.counter.value = f'<b>{n}</b> pending change{"" if n == 1 else "s"}&nbsp;'
-
-    def refresh(self, *_):
-        "Redraw the cards and the pending counter."
-        self.cards.children = [self._card(r) for r in self.shown()]
-        self._count()
-
-    def _say(self, msg, error=False):
-        colour = '#b00020' if error else '#1b5e20'
-        self.status.value = f'<span style="color:{colour}">{html.escape(msg)}</span>'
-
-    def decide(self, rel, decision):
-        "Record a decision (what the dropdowns call)."
-        try: self.session.decide(rel, decision)
-        except CleaningError as e: self._say(str(e), error=True)
-        self._count()
-
-    def preview(self, _=None):
-        "Show the moves Apply would make."
-        try: moves = self.session.preview()
-        except CleaningError as e: return self._say(str(e), error=True)
-        text = '\n'.join(map(str, moves)) or 'nothing to apply: no pending changes'
-        self.plan.value = f'<pre>{html.escape(text)}</pre>'
-
-    def _follow(self, moves):
-        "Follow the files that moved: each keeps what the model said about it, under its new path."
-        self.just_moved = {}
-        for m in moves:
-            if m.src in self.items: self.items[m.dst] = self.items.pop(m.src)
-            self.just_moved[m.dst] = m.src
-        self.plan.value = ''
-        self.refresh()
-
-    def _act(self, action, done, nothing):
-        try:
-            n = len(action())
-            self._say(f'{done} {n} file{"" if n == 1 else "s"}: ' + '; '.join(f'{m.src} → {m.dst}' for m in self.session.last_moves)
-                      if n else nothing)
-        except Exception as e:   # shown here: an exception in a widget callback would be hidden in a log
-            self._say(f'{type(e).__name__}: {e}', error=True)
-        self._follow(self.session.last_moves)   # also the moves made before an error
-
-    def apply(self, _=None):
-        "Move the files as decided (deletions go to the trash folder)."
-        self._act(self.session.apply, 'Applied: moved', 'Nothing to apply: no pending changes.')
-
-    def undo(self, _=None):
-        "Move the last applied files back."
-        self._act(self.session.undo, 'Undone: moved back', 'Nothing to undo.')
 
 # %% ../nbs/05_cleaning.ipynb #c068c
 @exercise('05.confident_mistakes', hint='probs.max(dim=1) gives the highest probability and its class for every item; '

@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from torch import nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, TensorDataset
 
 from .data import DataLoaders
 from .learner import Callback, TrainCB, DeviceCB, MetricsCB, ProgressCB, Learner, accuracy, save_model
@@ -122,8 +122,9 @@ def launch(fn, *args, world_size: int = 2, timeout: float = 120.):
     `fn` must be importable (defined in a module, not in the notebook): each process starts fresh and imports it.
     The rendezvous is a file in a private temporary folder (no port to clash with); the processes are ended on any
     failure and after `timeout` seconds."""
+    interactive = not hasattr(sys.modules['__main__'], '__file__')     # a notebook or a REPL (a script's functions can be imported)
     for f in (fn, _worker):
-        if getattr(f, '__module__', None) == '__main__':
+        if getattr(f, '__module__', None) == '__main__' and interactive:
             raise ValueError(f'{f.__name__} is defined in the notebook; a spawned process cannot import it. '
                              'Put it in a module (like course_lib.scale) or a script, and launch that.')
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,8 +158,14 @@ def shard_loader(dl, rank: int, world: int, seed: int = 0) -> DataLoader:
     bs = _batch_size(dl)
     if bs % world: raise ValueError(f'A batch of {bs} does not split evenly over {world} processes: use a multiple of {world}.')
     sampler = DistributedSampler(dl.dataset, num_replicas=world, rank=rank, shuffle=_shuffled(dl), seed=seed)
-    return DataLoader(dl.dataset, batch_size=bs // world, sampler=sampler, num_workers=dl.num_workers,
-                      pin_memory=dl.pin_memory, collate_fn=dl.collate_fn if dl.batch_size is not None else None)
+    kw = dict(num_workers=dl.num_workers, pin_memory=dl.pin_memory, collate_fn=dl.collate_fn)
+    if dl.batch_size is None:                                    # a loader that fetches a whole batch at once (from_tensors)
+        return DataLoader(dl.dataset, sampler=BatchSampler(sampler, bs // world, dl.sampler.drop_last), batch_size=None, **kw)
+    return DataLoader(dl.dataset, batch_size=bs // world, sampler=sampler, drop_last=dl.drop_last, **kw)
+
+def _dist_sampler(dl):
+    s = dl.sampler
+    return getattr(s, 'sampler', s)
 
 class DistributedCB(Callback):
     """Make any course `Learner` data-parallel across the processes of a `torch.distributed` group: wrap the model
@@ -173,8 +180,8 @@ class DistributedCB(Callback):
         dev = learn.device
         learn.model = DDP(learn.model, device_ids=[dev.index] if dev.type == 'cuda' else None)
         self.old_dls = learn.dls
-        learn.dls = DataLoaders(shard_loader(learn.dls.train, self.rank, self.world, self.seed),
-                                shard_loader(learn.dls.valid, self.rank, self.world, self.seed), learn.dls.classes)
+        shard = lambda dl: None if dl is None else shard_loader(dl, self.rank, self.world, self.seed)
+        learn.dls = DataLoaders(shard(learn.dls.train), shard(getattr(learn.dls, 'valid', None)), getattr(learn.dls, 'classes', None))
         if self.rank > 0: self._quiet(learn)
 
     def _quiet(self, learn):
@@ -186,7 +193,8 @@ class DistributedCB(Callback):
             for fs in (learn._events or {}).values(): fs[:] = [f for f in fs if getattr(f, '__self__', None) is not pcb]
 
     def before_epoch(self, learn):
-        if self.world > 1 and learn.training: learn.dl.sampler.set_epoch(learn.epoch)   # a new shuffle every epoch, the same on every rank
+        if self.world > 1 and learn.training:                      # a new shuffle every epoch, the same on every rank
+            _dist_sampler(learn.dls.train).set_epoch(learn.epoch)
 
     def after_epoch(self, learn):
         "Runs before `MetricsCB.after_epoch`: replace this rank's sums by the sums over all ranks."

@@ -1,4 +1,4 @@
-"The data cleaner: decisions, journal, preview/apply/undo, path safety, and the widget driven headlessly."
+"The data cleaner: decisions, journal, preview/apply/undo, path safety (course_lib.cleaning), and the widget driven headlessly (course_lib.cleaner_widget)."
 import hashlib, json, math, os
 from pathlib import Path, PurePosixPath
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from course_lib.cleaning import (KEEP, DELETE, TRASH, JOURNAL, CleaningError, OutsideRootError, CleaningSession,
-                                 DataCleaner, Journal)
+from course_lib.cleaning import KEEP, DELETE, TRASH, JOURNAL, CleaningError, OutsideRootError, CleaningSession, Journal
+from course_lib.cleaner_widget import DataCleaner
 
 def make_images(root, names, size=8):
     "Write a small PNG with unique pixels at each relative path in `names`; returns the root."

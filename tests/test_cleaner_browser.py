@@ -31,7 +31,8 @@ for i, (cls, colour) in enumerate([('cat', 'red'), ('cat', 'orange'), ('dog', 'b
     p = root/'train'/cls/f'img{i}.png'; p.parent.mkdir(parents=True, exist_ok=True)
     Image.new('RGB', (16, 16), colour).save(p)
 ''', '''
-from course_lib.cleaning import CleaningSession, DataCleaner
+from course_lib.cleaning import CleaningSession
+from course_lib.cleaner_widget import DataCleaner
 rebuilt = []
 session = CleaningSession(root, on_apply=lambda: rebuilt.append(1))
 files = sorted(root.glob('train/*/*.png'))
