@@ -281,7 +281,7 @@ def tta(learn, dl=None, tfms=(), n: int = 4, beta: float | None = 0.25, seed: in
     augmented copies (batch transforms `tfms`, seeded), then blended with the plain prediction:
     `beta*plain + (1-beta)*augmented` (`beta=None`: augmented only). Returns `(probs, targets)`."""
     dl = learn.dls.valid if dl is None else dl
-    plain, targs = learn.get_preds(dl)
+    plain, targs = learn.get_preds(dl, act=lambda o: F.softmax(o, -1))    # probabilities, whatever the loss
     if n == 0 or not tfms: return plain, targs
     model, dev, g = learn.model, learn.device, torch.Generator().manual_seed(seed)
     was = model.training

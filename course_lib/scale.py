@@ -2,13 +2,14 @@
 
 # %% ../nbs/12_scale.ipynb #c002
 from __future__ import annotations
-import contextlib, os, socket, sys, tempfile, time
+import contextlib, os, socket, sys, tempfile, time, traceback
 from datetime import timedelta
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import ProcessException
 from torch import nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -115,7 +116,18 @@ def _worker(rank, world, init_method, fn, args, out_dir):
     try:
         res = fn(*args)
         torch.save(res, Path(out_dir)/f'rank{rank}.pt')
+    except BaseException:                                        # note when and why, so `launch` can name the rank that failed first
+        (Path(out_dir)/f'rank{rank}.err').write_text(f'{time.time()!r}\n{traceback.format_exc()}')
+        raise
     finally: dist.destroy_process_group()
+
+def _first_error(out_dir):
+    "The (rank, traceback) of the rank that failed first (the others often fail only because it left)."
+    errs = []
+    for f in Path(out_dir).glob('rank*.err'):
+        t, tb = f.read_text().split('\n', 1)
+        errs.append((float(t), int(f.stem[4:]), tb))
+    return min(errs)[1:] if errs else None
 
 def launch(fn, *args, world_size: int = 2, timeout: float = 120.):
     """Run `fn(*args)` in `world_size` fresh processes joined in one gloo group; return the list of their results.
@@ -137,6 +149,10 @@ def launch(fn, *args, world_size: int = 2, timeout: float = 120.):
                 if time.time() > deadline:
                     raise TimeoutError(f'{fn.__name__} did not finish in {timeout:.0f} s in {world_size} processes; '
                                        'look for a rank that waits on a collective the others never reach.')
+        except ProcessException:
+            first = _first_error(tmp)
+            if first is None: raise
+            raise RuntimeError(f'{fn.__name__} failed in rank {first[0]} (the first rank to fail):\n{first[1]}') from None
         finally:
             for p in ctx.processes:                             # only the processes this call started
                 if p.is_alive(): p.terminate()
@@ -305,7 +321,7 @@ def scale_demo(n_steps: int = 8, bs: int = 32, lr: float = 0.1, n_epochs: int = 
                                           syncs=cb.calls, batches=len(learn.recorder.losses))
     return res
 
-# %% ../nbs/12_scale.ipynb #c055
+# %% ../nbs/12_scale.ipynb #c057
 @exercise('12.shard_indices', hint='Pad the list 0..n-1 by repeating its start until its length is a multiple of world; '
           'rank r then takes every world-th index, starting at r.')
 def _check_shard_indices(fn):

@@ -28,13 +28,18 @@ def add_date_parts(df: pd.DataFrame, col: str, fmt: str | None = None, drop: boo
     df, d = df.copy(), pd.to_datetime(df[col], format=fmt)
     prefix = re.sub('[Dd]ate$', '', col)
     for p in _DATE_PARTS:
-        v = d.dt.isocalendar().week if p == 'Week' else getattr(d.dt, p.lower())
+        attr = {'Dayofweek': 'day_of_week', 'Dayofyear': 'day_of_year'}.get(p, p.lower())
+        v = d.dt.isocalendar().week if p == 'Week' else getattr(d.dt, attr)
         df[prefix + p] = v.astype(d.dt.day.dtype) if p == 'Week' else v
     secs = (d - pd.Timestamp('1970-01-01')) / pd.Timedelta(seconds=1)
     df[prefix + 'Elapsed'] = secs.where(d.notna()).astype(float)
     return df.drop(columns=col) if drop else df
 
 # %% ../nbs/08_tabular.ipynb #t015
+def _codes(col: pd.Series, levels) -> np.ndarray:
+    "Codes 1..len(levels) of the values of `col` in `levels`; 0 for missing or unknown values."
+    return pd.Categorical(col.where(col.isin(levels)), categories=levels).codes.astype(np.int64) + 1
+
 class TabularPrep:
     "Categorify (code 0 = missing or unknown; `ordered` levels keep their order), fill missing numbers with the training median (plus a `<name>_na` column), normalise with training statistics."
     def __init__(self, cat_names, cont_names, y_name: str | None = None, ordered: dict | None = None):
@@ -72,7 +77,7 @@ class TabularPrep:
         "`(cats [n, n_cat] int64, conts [n, n_cont] float32, y float32 or None)`; `normalize=False` keeps the filled values as they are."
         if not hasattr(self, 'classes'): raise RuntimeError("Call `fit` on the training table before `transform`.")
         self._check_cols(df, with_y=False)
-        cats = [pd.Categorical(df[c], categories=self.classes[c][1:]).codes.astype(np.int64) + 1 for c in self.cat_names]
+        cats = [_codes(df[c], self.classes[c][1:]) for c in self.cat_names]
         cats += [df[c].isna().to_numpy().astype(np.int64) + 1 for c in self.medians]
         conts = df[self.cont_names].fillna(self.medians).astype(float)
         if normalize: conts = (conts - self.means) / self.stds
@@ -143,7 +148,7 @@ class DecisionTree:
 # %% ../nbs/08_tabular.ipynb #t029
 def draw_tree(tree: DecisionTree, names, max_depth: int = 2, ax=None, fmt: str = '.2f'):
     "Draw the top `max_depth` levels of `tree`: each node's question, row count and mean."
-    if ax is None: _, ax = plt.subplots(figsize=(3.2*2**max_depth, 1.6*(max_depth + 1)))
+    if ax is None: _, ax = plt.subplots(figsize=(min(16, 2.2*2**max_depth), 1.6*(max_depth + 1)))
     ax.axis('off')
     def go(i, x, w, d):
         nd = tree.nodes[i]
@@ -290,7 +295,7 @@ def tabular_tensors(cats, conts):
     if cats.max() >= 2**24: raise ValueError("Category codes above 2**24 are not exact in float32: use fewer levels.")
     return torch.cat([torch.as_tensor(cats).float(), torch.as_tensor(conts).float()], 1)
 
-# %% ../nbs/08_tabular.ipynb #t085
+# %% ../nbs/08_tabular.ipynb #t087
 @exercise('08.expected_distinct', hint='Each row is missed by one draw with probability 1 - 1/n, and by all m draws with probability (1 - 1/n)**m.')
 def _check_expected_distinct(fn):
     rng = np.random.default_rng(0)

@@ -232,3 +232,12 @@ def test_mixup_explains_a_loss_without_reduction():
     ours = SimpleNamespace(xb=torch.randn(4, 1, 8, 8), yb=torch.arange(4), loss_func=lambda p, t: F.cross_entropy(p, t), training=True)
     mu = MixUp(0.4); mu.learn = ours; mu.before_fit(ours); mu.before_batch(ours)
     with pytest.raises(TypeError, match="reduction='none'"): ours.loss_func(torch.randn(4, 10), ours.yb)
+
+
+def test_tta_gives_probabilities_with_any_loss():
+    x, y, dls = _dls()
+    learn = Learner(mlp(), dls, loss_func=LabelSmoothingCE(0.1), lr=1e-2, progress=False, opt_func=torch.optim.Adam)
+    learn.fit(1)
+    for n, tf in ((0, ()), (2, (RandomAffine(),))):
+        p, _ = tta(learn, tfms=tf, n=n)
+        assert torch.allclose(p.sum(-1), torch.ones(len(p)), atol=1e-5) and (p >= 0).all()
