@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset, DataLoader, TensorDataset, BatchSampler, RandomSampler, SequentialSampler
 
 from .core import get_settings, default_workers, show_images, seeded_generator
-from .download import DataError, get_dataset   # get_dataset: also importable from here while lessons move to course_lib.download
+from .archive import DataError
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'get_image_files', 'parent_label', 'open_image', 'load_image_tensors', 'DataLoaders', 'free_name',

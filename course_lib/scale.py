@@ -288,11 +288,12 @@ def toy_dls(bs: int = 32, n_train: int = 512, n_valid: int = 128, seed: int = 0)
     return DataLoaders.from_tensors(x[:n_train], y[:n_train], x[n_train:], y[n_train:], bs=bs, shuffle=False)
 
 def train_learner(n_epochs: int = 2, bs: int = 32, lr: float = 0.1, n_acc: int = 1, seed: int = 0, save_to=None,
-                  device='cpu') -> dict:
+                  device='cpu', log: bool = True) -> dict:
     """One training run of a course `Learner` with `DistributedCB`, in as many processes as run this function (one is fine).
     The global batch is `bs` samples: `bs/n_acc` per micro-step, split over the processes."""
+    mcb = MetricsCB(accuracy) if log else MetricsCB(accuracy, log=None)
     learn = Learner(toy_model(seed=seed), toy_dls(bs // n_acc, seed=seed), lr=lr, progress=False, device=device,
-                    metrics=[accuracy], cbs=[DistributedCB(seed=seed), AccumTrainCB(n_acc)])
+                    cbs=[DistributedCB(seed=seed), AccumTrainCB(n_acc), mcb])
     learn.fit(n_epochs)
     if save_to is not None: save_on_main(learn.model, save_to)
     return dict(params=flat_params(learn.model), history=learn.recorder.history, world=rank_world()[1])
