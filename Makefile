@@ -59,6 +59,7 @@ samples: install
 
 bench: install
 	$(BIN)/python bench/bench_learner.py
+	$(BIN)/python bench/scale_bench.py
 
 export: install
 	$(BIN)/nbdev-export && $(BIN)/nbdev-clean
