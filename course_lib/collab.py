@@ -3,12 +3,10 @@
 # %% ../nbs/09_collab.ipynb #c003
 from __future__ import annotations
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .tabular import TabularNet, emb_sz_rule
 from .exercises import exercise
 
 # %% auto #0

@@ -3,7 +3,7 @@
 # %% ../nbs/00_core.ipynb #c003
 from __future__ import annotations
 import os, sys, platform, random, configparser
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from pathlib import Path
 from importlib import metadata
 

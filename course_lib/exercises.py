@@ -2,7 +2,7 @@
 
 # %% ../nbs/00f_exercises.ipynb #c003
 from __future__ import annotations
-import importlib, importlib.util, sys
+import importlib, importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable

@@ -2,7 +2,7 @@
 
 # %% ../nbs/10_gans.ipynb #g002
 from __future__ import annotations
-import io, math
+import io
 from functools import partial
 
 import numpy as np

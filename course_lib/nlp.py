@@ -4,7 +4,6 @@
 from __future__ import annotations
 import heapq, math, random, re
 from collections import Counter
-from pathlib import Path
 
 import torch
 from torch import nn

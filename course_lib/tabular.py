@@ -10,7 +10,6 @@ from torch import nn
 import matplotlib.pyplot as plt
 from sklearn.tree import DecisionTreeRegressor
 
-from .core import subplots
 from .exercises import exercise
 
 # %% auto #0
