@@ -116,6 +116,7 @@ def _worker(rank, world, init_method, fn, args, out_dir):
     try:
         res = fn(*args)
         torch.save(res, Path(out_dir)/f'rank{rank}.pt')
+        dist.barrier()                                           # every rank is done before any leaves the group
     except BaseException:                                        # note when and why, so `launch` can name the rank that failed first
         (Path(out_dir)/f'rank{rank}.err').write_text(f'{time.time()!r}\n{traceback.format_exc()}')
         raise
