@@ -3,24 +3,16 @@
 # %% ../nbs/09_collab.ipynb #c003
 from __future__ import annotations
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .tabular import TabularPrep
 from .exercises import exercise
 
 # %% auto #0
-__all__ = ['Vocab', 'DotProduct', 'sigmoid_range', 'l2_penalty', 'align_factors', 'Recommender']
-
-# %% ../nbs/09_collab.ipynb #c012
-class Vocab:
-    "Ids seen in training -> indices 1..n; index 0 is 'unknown'."
-    def __init__(self, ids):
-        self.items = np.array(sorted(set(ids)))
-        self.o2i = {o: i + 1 for i, o in enumerate(self.items.tolist())}
-    def __len__(self): return len(self.items) + 1
-    def __contains__(self, o): return o in self.o2i
-    def encode(self, ids) -> np.ndarray: return np.array([self.o2i.get(o, 0) for o in np.asarray(ids).tolist()], dtype=np.int64)
+__all__ = ['DotProduct', 'sigmoid_range', 'l2_penalty', 'align_factors', 'Recommender']
 
 # %% ../nbs/09_collab.ipynb #c015
 class DotProduct(nn.Module):
@@ -64,14 +56,18 @@ def align_factors(learned, true, fit_rows, n_components: int | None = None):
 
 # %% ../nbs/09_collab.ipynb #c044
 class Recommender:
-    "A trained `DotProduct` with its id vocabularies: predict by user and item *ids*; `unknown='error'` or `'average'` for ids not seen in training."
-    def __init__(self, model: DotProduct, users: Vocab, items: Vocab):
+    """A trained `DotProduct` with the `TabularPrep` that coded its ids (columns `user` and `item`, in that order, by
+    default): predict by user and item *ids*; `unknown='error'` or `'average'` for ids not seen in training."""
+    def __init__(self, model: DotProduct, prep: TabularPrep, user: str = 'user', item: str = 'item'):
         if model.user_bias is None: raise ValueError("Recommender needs a DotProduct with biases (bias=True).")
-        self.model, self.users, self.items = model, users, items
+        missing = [c for c in (user, item) if c not in getattr(prep, 'classes', {})]
+        if missing: raise ValueError(f"prep has no fitted categorical column {missing}: fit a TabularPrep([{user!r}, {item!r}], []) on the training ratings.")
+        self.model, self.prep, self.cols = model, prep, (user, item)
 
     def predict(self, user_ids, item_ids, unknown: str = 'error') -> np.ndarray:
         if unknown not in ('error', 'average'): raise ValueError(f"unknown must be 'error' or 'average', got {unknown!r}.")
-        u, i = self.users.encode(user_ids), self.items.encode(item_ids)
+        codes = self.prep.transform(pd.DataFrame(dict(zip(self.cols, (np.asarray(user_ids), np.asarray(item_ids))))))[0]
+        u, i = codes[:, self.prep.cat_names.index(self.cols[0])], codes[:, self.prep.cat_names.index(self.cols[1])]
         if unknown == 'error' and ((u == 0).any() or (i == 0).any()):
             bad = [f'user {o}' for o in np.asarray(user_ids)[u == 0][:5]] + [f'item {o}' for o in np.asarray(item_ids)[i == 0][:5]]
             raise KeyError(f"{', '.join(bad)}: not in the training ratings, so the model has no factors for them. "

@@ -15,12 +15,13 @@ from torch.utils.data import DataLoader, TensorDataset, RandomSampler
 from .download import get_dataset
 from .data import DataLoaders
 from .learner import Learner, TrainCB, Callback, MetricsCB
+from .overfitting import mlp
 from .exercises import exercise
 
 # %% auto #0
-__all__ = ['load_ring', 'ring_quality', 'sampled_dls', 'mlp', 'GAN', 'gan_splitter', 'gradient_penalty', 'GANTrainer',
-           'gan_learner', 'GANSnapshots', 'power_iteration', 'SpectralNorm', 'sn_linear', 'dcgan_generator',
-           'dcgan_critic', 'frechet_distance', 'classifier_features', 'crappify', 'upsample', 'UNet', 'FeatureLoss']
+__all__ = ['load_ring', 'ring_quality', 'sampled_dls', 'GAN', 'gan_splitter', 'gradient_penalty', 'GANTrainer', 'gan_learner',
+           'GANSnapshots', 'power_iteration', 'SpectralNorm', 'sn_linear', 'dcgan_generator', 'dcgan_critic',
+           'frechet_distance', 'classifier_features', 'crappify', 'upsample', 'UNet', 'FeatureLoss']
 
 # %% ../nbs/10_gans.ipynb #g006
 def load_ring(size: str | None = None):
@@ -52,15 +53,6 @@ def sampled_dls(x, y, n_batches: int, bs: int = 256, seed: int = 0):
     return DataLoaders(DataLoader(ds, bs, sampler=sampler), None)
 
 # %% ../nbs/10_gans.ipynb #g014
-def mlp(n_in: int, n_out: int, nh: int = 64, n_layers: int = 3, linear=nn.Linear) -> nn.Sequential:
-    "`n_layers` linear layers of width `nh` with ReLU between them (`linear` builds each layer: swap in spectral norm)."
-    sizes = [n_in] + [nh] * (n_layers - 1) + [n_out]
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-        layers.append(linear(a, b))
-        if i < len(sizes) - 2: layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
 class GAN(nn.Module):
     "A generator and a critic in one module, so one `Learner` (and one optimizer with two parameter groups) holds both."
     def __init__(self, generator: nn.Module, critic: nn.Module, nz: int):
@@ -193,7 +185,9 @@ class SpectralNorm(nn.Module):
         if isinstance(self.layer, nn.Linear): return F.linear(x, w, self.layer.bias)
         return self.layer._conv_forward(x, w, self.layer.bias)
 
-def sn_linear(n_in: int, n_out: int) -> SpectralNorm: return SpectralNorm(nn.Linear(n_in, n_out))
+def sn_linear(n_in: int, n_out: int, bias: bool = True) -> SpectralNorm:
+    "A spectrally normalised `nn.Linear` (a drop-in `linear` for `mlp`)."
+    return SpectralNorm(nn.Linear(n_in, n_out, bias=bias))
 
 # %% ../nbs/10_gans.ipynb #g043
 def dcgan_generator(nz: int = 32, nf: int = 32, n_out: int = 1) -> nn.Sequential:

@@ -76,13 +76,15 @@ class Dropout(nn.Module):
     def extra_repr(self): return f'p={self.p}'
 
 # %% ../nbs/06_overfitting.ipynb #f015
-def mlp(n_in: int = 64, nh: int = 256, n_out: int = 10, p: float = 0., bn: bool = False, n_layers: int = 2) -> nn.Sequential:
-    "A multi-layer perceptron: flatten, then `n_layers` x (linear, [BatchNorm], ReLU, `Dropout(p)`), then a linear layer."
+def mlp(n_in: int = 64, nh: int = 256, n_out: int = 10, p: float = 0., bn: bool = False, n_layers: int = 2,
+        linear=nn.Linear) -> nn.Sequential:
+    """A multi-layer perceptron: flatten, then `n_layers` x (linear, [BatchNorm], ReLU, `Dropout(p)`), then a linear layer.
+    `linear(n_in, n_out, bias=...)` builds each linear layer (lesson 10 swaps in spectral normalisation)."""
     layers, ni = [nn.Flatten()], n_in
     for _ in range(n_layers):
-        layers += [nn.Linear(ni, nh, bias=not bn)] + ([nn.BatchNorm1d(nh)] if bn else []) + [nn.ReLU(), Dropout(p)]
+        layers += [linear(ni, nh, bias=not bn)] + ([nn.BatchNorm1d(nh)] if bn else []) + [nn.ReLU(), Dropout(p)]
         ni = nh
-    return nn.Sequential(*layers, nn.Linear(ni, n_out))
+    return nn.Sequential(*layers, linear(ni, n_out))
 
 # %% ../nbs/06_overfitting.ipynb #f030
 def _uniform(n, lo, hi, g): return lo + (hi - lo)*torch.rand(n, generator=g)

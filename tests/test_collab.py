@@ -1,12 +1,19 @@
 "Unit tests of course_lib.collab (the lesson notebook checks the models against fastai's collab_learner)."
-import numpy as np, pytest, torch
+import numpy as np, pandas as pd, pytest, torch
 import torch.nn.functional as F
-from course_lib.collab import Vocab, DotProduct, sigmoid_range, l2_penalty, align_factors, Recommender
+from course_lib.tabular import TabularPrep
+from course_lib.collab import DotProduct, sigmoid_range, l2_penalty, align_factors, Recommender
 
-def test_vocab_unknown_is_zero():
-    v = Vocab([5, 3, 5, 9])
-    assert len(v) == 4 and 3 in v and 4 not in v
-    assert v.encode([3, 5, 9, 4]).tolist() == [1, 2, 3, 0]
+def _prep(users, items):
+    "Lesson 08's TabularPrep on ratings rows: user and item ids are its two categorical columns."
+    n = max(len(users), len(items))
+    df = pd.DataFrame(dict(user=(users * n)[:n], item=(items * n)[:n]))
+    return TabularPrep(['user', 'item'], []).fit(df)
+
+def test_ids_to_codes_unknown_is_zero():
+    prep = TabularPrep(['user'], []).fit(pd.DataFrame(dict(user=[5, 3, 5, 9])))
+    assert prep.classes['user'] == ['#na#', 3, 5, 9]
+    assert prep.transform(pd.DataFrame(dict(user=[3, 5, 9, 4])))[0][:, 0].tolist() == [1, 2, 3, 0]
 
 def test_dot_product_forward_and_range():
     torch.manual_seed(0)
@@ -36,10 +43,15 @@ def test_align_factors_recovers_a_linear_map():
 
 def test_recommender_unknown_ids():
     torch.manual_seed(0)
-    users, items = Vocab([10, 20]), Vocab([1, 2, 3])
-    rec = Recommender(DotProduct(len(users), len(items), 2, y_range=(0., 5.5)), users, items)
+    prep = _prep([10, 20], [1, 2, 3])
+    model = DotProduct(3, 4, 2, y_range=(0., 5.5))
+    rec = Recommender(model, prep)
+    known = rec.predict([20, 10], [3, 1])
+    torch.testing.assert_close(torch.tensor(known), model(torch.tensor([[2, 3], [1, 1]])).detach())   # ids -> codes, then the model
     with pytest.raises(KeyError, match='user 99'): rec.predict([99], [1])
     with pytest.raises(ValueError): rec.predict([10], [1], unknown='zero')
     p = rec.predict([99, 10], [1, 1], unknown='average')
     assert p.shape == (2,) and np.isfinite(p).all()
-    with pytest.raises(ValueError): Recommender(DotProduct(3, 4, 2, bias=False), users, items)
+    with pytest.raises(ValueError): Recommender(DotProduct(3, 4, 2, bias=False), prep)
+    with pytest.raises(ValueError, match='fit a TabularPrep'): Recommender(model, TabularPrep(['user', 'item'], []))
+    with pytest.raises(ValueError, match='film'): Recommender(model, prep, item='film')

@@ -8,7 +8,8 @@ from torch import nn
 import torch.nn.functional as F
 from fastcore.test import test_close as assert_close
 
-from course_lib.gans import (ring_quality, sampled_dls, mlp, GAN, GANTrainer, gan_learner, gradient_penalty, GANSnapshots,
+from course_lib.overfitting import mlp
+from course_lib.gans import (ring_quality, sampled_dls, GAN, GANTrainer, gan_learner, gradient_penalty, GANSnapshots,
                              power_iteration, SpectralNorm, sn_linear, dcgan_generator, dcgan_critic, frechet_distance,
                              classifier_features, crappify, upsample, UNet, FeatureLoss)
 
@@ -61,7 +62,7 @@ def same(a, b): return all(torch.equal(p, q) for p, q in zip(a, b))
 def test_gan_trainer_steps_one_player_at_a_time(n_crit):
     torch.manual_seed(0)
     x, m = ring_points(256)
-    learn = gan_learner(mlp(2, 2, 16), mlp(2, 1, 16), 2, sampled_dls(x, m, 1, 32), lr=1e-2, n_crit=n_crit, progress=False)
+    learn = gan_learner(mlp(2, 16, 2), mlp(2, 16, 1), 2, sampled_dls(x, m, 1, 32), lr=1e-2, n_crit=n_crit, progress=False)
     G, C = learn.model.generator, learn.model.critic
     for k in range(2 * (n_crit + 1)):
         g0, c0 = params(G), params(C)
@@ -75,7 +76,7 @@ def test_gan_learner_fits_and_records():
     torch.manual_seed(0)
     x, m = ring_points(512)
     snaps = GANSnapshots(every=5, n=50)
-    learn = gan_learner(mlp(2, 2, 16), mlp(2, 1, 16), 2, sampled_dls(x, m, 20, 64), cbs=[snaps], progress=False)
+    learn = gan_learner(mlp(2, 16, 2), mlp(2, 16, 1), 2, sampled_dls(x, m, 20, 64), cbs=[snaps], progress=False)
     learn.fit(1)
     tr = learn.cb(GANTrainer)
     assert len(tr.crit_losses) == 10 and len(tr.gen_losses) == 10
@@ -87,7 +88,7 @@ def test_gan_learner_fits_and_records():
 def test_wgan_clipping_keeps_critic_weights_in_range():
     torch.manual_seed(0)
     x, m = ring_points(512)
-    learn = gan_learner(mlp(2, 2, 16), mlp(2, 1, 16), 2, sampled_dls(x, m, 12, 64), loss='wgan', clip=0.05, n_crit=2,
+    learn = gan_learner(mlp(2, 16, 2), mlp(2, 16, 1), 2, sampled_dls(x, m, 12, 64), loss='wgan', clip=0.05, n_crit=2,
                         opt_func=torch.optim.RMSprop, lr=1e-2, progress=False)
     learn.fit(1)
     assert max(p.abs().max().item() for p in learn.model.critic.parameters()) <= 0.05 + 1e-7
@@ -97,7 +98,7 @@ def test_wgan_clipping_keeps_critic_weights_in_range():
 def test_wgan_gp_runs():
     torch.manual_seed(0)
     x, m = ring_points(512)
-    learn = gan_learner(mlp(2, 2, 16), mlp(2, 1, 16), 2, sampled_dls(x, m, 6, 64), loss='wgan-gp', n_crit=2, progress=False)
+    learn = gan_learner(mlp(2, 16, 2), mlp(2, 16, 1), 2, sampled_dls(x, m, 6, 64), loss='wgan-gp', n_crit=2, progress=False)
     learn.fit(1)
     assert all(np.isfinite(learn.cb(GANTrainer).crit_losses))
 
