@@ -78,7 +78,7 @@ def test_digits_full_is_mnist_png_and_loads_like_the_lessons(server, full, monke
     path = get_dataset('digits')
     assert path == full/'full'/'digits' and is_complete(path)
     assert sorted(p.name for p in path.iterdir() if p.name != dl.MARKER) == ['train', 'valid']   # training/testing renamed
-    xt, yt, classes = load_image_tensors(path, 'train')                      # lessons 03, 04, 11
+    xt, yt, classes = load_image_tensors(path, 'train')                      # lessons 03, 04, 10, 11
     xv, yv, _ = load_image_tensors(path, 'valid')
     assert classes == [str(d) for d in range(10)] and xt.shape == (30, 1, 28, 28) and xv.shape == (20, 1, 28, 28)
     assert xt.dtype == torch.float32 and 0 <= xt.min() and xt.max() <= 1
