@@ -222,10 +222,10 @@ def frechet_distance(f1, f2) -> float:
 
 @torch.no_grad()
 def classifier_features(model: nn.Module, x, bs: int = 500):
-    "The pooled body features of a `create_cnn`/`resnet_small` classifier (`model.body`, then global average pooling)."
-    was = model.training
+    "The pooled body features of a `create_cnn`/`resnet_small` classifier (`model.body`, then global average pooling), on the CPU."
+    was, dev = model.training, next(model.parameters()).device
     model.eval()
-    out = torch.cat([model.body(x[i:i+bs]).mean((2, 3)) for i in range(0, len(x), bs)])
+    out = torch.cat([model.body(x[i:i+bs].to(dev)).mean((2, 3)).cpu() for i in range(0, len(x), bs)])
     model.train(was)
     return out
 
