@@ -33,7 +33,7 @@ def lm_state_from_fastai(sd: dict) -> dict:
 def match_embeddings(emb: torch.Tensor, old_itos, new_itos, bias: torch.Tensor | None = None):
     "Rows of a pretrained embedding (and decoder bias) for a new vocabulary: kept for shared tokens, the mean row for new ones."
     old = {w: i for i, w in enumerate(old_itos)}
-    idx = torch.tensor([old.get(w, -1) for w in new_itos])
+    idx = torch.tensor([old.get(w, -1) for w in new_itos], device=emb.device)
     def pick(t):
         out = t.mean(0, keepdim=True).expand(len(new_itos), *t.shape[1:]).clone()
         out[idx >= 0] = t[idx[idx >= 0]]
@@ -78,7 +78,7 @@ class ClassifierLoader:
 def masked_concat_pool(out: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     "[output at the last real token, max over real tokens, mean over real tokens]; `mask` is True at the padding (at the end)."
     lens = (~mask).sum(1)
-    last = out[torch.arange(out.size(0)), lens - 1]
+    last = out[torch.arange(out.size(0), device=out.device), lens - 1]
     mx = out.masked_fill(mask[:, :, None], -math.inf).max(1)[0]
     avg = out.masked_fill(mask[:, :, None], 0).sum(1) / lens[:, None]
     return torch.cat([last, mx, avg], 1)

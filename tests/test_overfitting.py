@@ -113,7 +113,7 @@ def _dls(n=96, seed=0):
 class _Spy(Callback):
     order = 50
     def __init__(self): self.seen = {True: [], False: []}
-    def before_predict(self, learn): self.seen[learn.training].append(learn.xb.clone())
+    def before_predict(self, learn): self.seen[learn.training].append(learn.xb.cpu().clone())   # batches may be on a GPU
 
 
 def test_batch_aug_cb_changes_training_batches_only():
@@ -197,7 +197,7 @@ def test_memorisation_cb_rows():
     learn.fit(3)
     assert [r['epoch'] for r in cb.history] == [0, 1, 2]
     learn.model.eval()
-    with torch.no_grad(): hit = learn.model(x[:64]).argmax(-1) == yt
+    with torch.no_grad(): hit = learn.model(x[:64].to(learn.device)).argmax(-1).cpu() == yt   # the model stays on the learner's device
     assert cb.history[-1]['train_acc'] == pytest.approx(hit.float().mean().item())
     assert cb.history[-1]['memorised'] == pytest.approx(hit[fl].float().mean().item())
     assert cb.history[-1]['valid_acc'] == pytest.approx(learn.cb(MetricsCB).last['accuracy'])
