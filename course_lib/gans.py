@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader, TensorDataset, RandomSampler
 from .download import get_dataset
 from .data import DataLoaders
 from .learner import Learner, TrainCB, Callback, MetricsCB
-from .overfitting import mlp
 from .exercises import exercise
 
 # %% auto #0
